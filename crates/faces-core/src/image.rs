@@ -1,0 +1,161 @@
+//! Decoding photos safely: every common format, EXIF orientation applied,
+//! grey / alpha / 16-bit converted to 8-bit RGB, and a pixel-count limit
+//! checked from the header, before any pixel is decoded (decompression bombs).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::{Error, Result};
+
+/// File name extensions of the formats we decode, for walking folders.
+pub const IMAGE_EXTENSIONS: &[&str] =
+    &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "pgm", "ppm", "pbm", "pnm"];
+
+const SUPPORTED: &str = "JPEG, PNG, WebP, BMP, GIF, TIFF, PGM/PPM";
+
+/// Limits applied to every decoded image.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    /// Largest accepted width x height, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Largest accepted file size in bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        // 100 megapixels covers every phone and most DSLR photos (a 108 MP
+        // sensor is the largest in phones, and such photos are usually binned).
+        ImageLimits { max_pixels: 100_000_000, max_file_bytes: 256 << 20 }
+    }
+}
+
+/// True when the path has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Reads and decodes an image file into upright 8-bit RGB.
+pub fn load(path: &Path, limits: &ImageLimits) -> Result<RgbImage> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::image(path, "is a folder, not an image"));
+    }
+    if meta.len() > limits.max_file_bytes {
+        return Err(Error::image(
+            path,
+            format!("file is {} MB, above the {} MB limit", meta.len() >> 20, limits.max_file_bytes >> 20),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes, path, limits)
+}
+
+/// Decodes image bytes into upright 8-bit RGB; `name` is used in error messages.
+pub fn decode(bytes: &[u8], name: &Path, limits: &ImageLimits) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(Error::image(name, "empty file (0 bytes); not an image"));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(name, format!("cannot read: {e}")))?;
+    let Some(format) = reader.format() else {
+        return Err(Error::image(name, format!("not an image in a supported format ({SUPPORTED})")));
+    };
+    let mut decoder_limits = image::Limits::default();
+    // Room for one decoded frame at the pixel limit in 16-bit RGBA.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    reader.limits(decoder_limits);
+    let bad = |e: image::ImageError| Error::image(name, describe(format, e));
+    let mut decoder = reader.into_decoder().map_err(bad)?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(Error::image(name, format!("{format:?} header gives an empty {w}x{h} image")));
+    }
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(Error::image(
+            name,
+            format!(
+                "{w}x{h} is {:.0} megapixels, above the {:.0} megapixel limit (raise it with --max-pixels if the file is trusted)",
+                (u64::from(w) * u64::from(h)) as f64 / 1e6,
+                limits.max_pixels as f64 / 1e6
+            ),
+        ));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(bad)?;
+    img.apply_orientation(orientation);
+    Ok(to_rgb(img))
+}
+
+fn describe(format: ImageFormat, e: image::ImageError) -> String {
+    use image::ImageError as E;
+    match e {
+        E::Limits(_) => format!("{format:?} image needs more memory than the decoder limit allows"),
+        E::Unsupported(u) => format!("unsupported {format:?} variant: {u}"),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("truncated {format:?} file (it ends before the image data does); re-copy or re-export it")
+        }
+        other => format!("corrupt {format:?} file: {other}"),
+    }
+}
+
+/// Converts any colour type to 8-bit RGB, compositing transparency over white.
+fn to_rgb(img: DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.into_rgb8();
+    }
+    let rgba = img.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
+        let a = u32::from(src[3]);
+        for c in 0..3 {
+            dst[c] = ((u32::from(src[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, format).expect("encode");
+        buf.into_inner()
+    }
+
+    #[test]
+    fn grey_sixteen_bit_and_alpha_become_rgb8() {
+        let grey16 = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(4, 3, image::Luma([65535u16])));
+        let rgb = decode(&encode(&grey16, ImageFormat::Png), Path::new("g.png"), &ImageLimits::default()).unwrap();
+        assert_eq!(rgb.dimensions(), (4, 3));
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+
+        let clear = DynamicImage::ImageRgba8(image::ImageBuffer::from_pixel(2, 2, image::Rgba([0, 0, 0, 0])));
+        let rgb = decode(&encode(&clear, ImageFormat::Png), Path::new("a.png"), &ImageLimits::default()).unwrap();
+        assert_eq!(rgb.get_pixel(1, 1).0, [255, 255, 255], "transparent pixels composite over white");
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_before_decoding() {
+        let img = DynamicImage::ImageRgb8(RgbImage::new(200, 100));
+        let limits = ImageLimits { max_pixels: 10_000, ..Default::default() };
+        let err = decode(&encode(&img, ImageFormat::Png), Path::new("big.png"), &limits).unwrap_err();
+        assert!(err.to_string().contains("200x100"), "{err}");
+    }
+
+    #[test]
+    fn non_image_and_empty_bytes_are_refused_with_the_file_name() {
+        let err = decode(b"hello, world", Path::new("notes.jpg"), &ImageLimits::default()).unwrap_err();
+        assert!(err.to_string().starts_with("notes.jpg: not an image"), "{err}");
+        let err = decode(b"", Path::new("empty.png"), &ImageLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("empty file"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! `faces-core`: the face pipeline as a library.
+//!
+//! Each module owns one stage and depends only on the modules above it:
+//!
+//! - [`error`]: the one error type every stage returns.
+//! - [`image`]: decoding photos safely (formats, EXIF orientation, size limits).
+//! - [`face`]: the small named types that cross stage boundaries (`Face`, `BBox`, `Landmarks`).
+//! - [`models`]: the model manifest, installation from package registries, and the model store.
+//! - [`engine`]: running ONNX graphs, with ONNX Runtime or tract behind one trait.
+//! - [`detect`]: the RetinaFace detector (pre-processing, priors, decoding, NMS).
+//! - [`draw`]: annotated copies of photos.
+
+pub mod detect;
+pub mod draw;
+pub mod engine;
+pub mod error;
+pub mod face;
+pub mod image;
+pub mod models;
+
+pub use error::{Error, Result};
+pub use face::{BBox, Face, Landmarks, Point};
