@@ -70,6 +70,10 @@ pub fn decode(bytes: &[u8], name: &Path, limits: &ImageLimits) -> Result<RgbImag
     // Room for one decoded frame at the pixel limit in 16-bit RGBA.
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
     reader.limits(decoder_limits);
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+        // The JPEG decoder fills missing rows with grey instead of failing.
+        return Err(Error::image(name, TRUNCATED.replace("{format}", "Jpeg")));
+    }
     let bad = |e: image::ImageError| Error::image(name, describe(format, e));
     let mut decoder = reader.into_decoder().map_err(bad)?;
     let (w, h) = decoder.dimensions();
@@ -92,16 +96,43 @@ pub fn decode(bytes: &[u8], name: &Path, limits: &ImageLimits) -> Result<RgbImag
     Ok(to_rgb(img))
 }
 
+const TRUNCATED: &str = "truncated {format} file (it ends before the image data does); re-copy or re-export it";
+
+/// True when a JPEG stream has no end-of-image marker after its first scan
+/// header. Inside scan data every 0xFF byte is stuffed, so an end marker
+/// cannot appear early; data a camera appends after the end does not matter.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // Skip fill bytes before a marker.
+        while bytes.get(i) == Some(&0xFF) && bytes.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        match (bytes.get(i), bytes.get(i + 1)) {
+            (Some(0xFF), Some(0xDA)) => break,
+            (Some(0xFF), Some(0xD0..=0xD7 | 0x01)) => i += 2,
+            (Some(0xFF), Some(_)) => match bytes.get(i + 2..i + 4) {
+                Some(len) => i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+                None => return true,
+            },
+            // Not a marker where one must be: corrupt, left to the decoder to report.
+            (Some(_), _) => return false,
+            (None, _) => return true,
+        }
+    }
+    !bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 fn describe(format: ImageFormat, e: image::ImageError) -> String {
     use image::ImageError as E;
-    match e {
+    let text = match e {
         E::Limits(_) => format!("{format:?} image needs more memory than the decoder limit allows"),
         E::Unsupported(u) => format!("unsupported {format:?} variant: {u}"),
-        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            format!("truncated {format:?} file (it ends before the image data does); re-copy or re-export it")
-        }
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => TRUNCATED.replace("{format}", &format!("{format:?}")),
         other => format!("corrupt {format:?} file: {other}"),
-    }
+    };
+    // Decoder messages sometimes span lines; ours are one line.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Converts any colour type to 8-bit RGB, compositing transparency over white.
@@ -149,6 +180,22 @@ mod tests {
         let limits = ImageLimits { max_pixels: 10_000, ..Default::default() };
         let err = decode(&encode(&img, ImageFormat::Png), Path::new("big.png"), &limits).unwrap_err();
         assert!(err.to_string().contains("200x100"), "{err}");
+    }
+
+    #[test]
+    fn truncated_jpeg_and_png_are_refused() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 7])));
+        for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+            let bytes = encode(&img, format);
+            assert!(decode(&bytes, Path::new("whole"), &ImageLimits::default()).is_ok());
+            let cut = &bytes[..bytes.len() * 3 / 4];
+            let err = decode(cut, Path::new("cut"), &ImageLimits::default()).unwrap_err().to_string();
+            assert!(err.contains("truncated"), "{format:?}: {err}");
+        }
+        // Data appended after the end marker (as some cameras do) is fine.
+        let mut jpeg = encode(&img, ImageFormat::Jpeg);
+        jpeg.extend_from_slice(b"appended trailer");
+        assert!(decode(&jpeg, Path::new("trailer.jpg"), &ImageLimits::default()).is_ok());
     }
 
     #[test]

