@@ -10,10 +10,13 @@
 //! - [`detect`]: the RetinaFace detector (pre-processing, priors, decoding, NMS).
 //! - [`draw`]: annotated copies of photos.
 
+pub mod align;
 pub mod detect;
 pub mod draw;
+pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod face;
 pub mod image;
 pub mod models;

