@@ -17,6 +17,8 @@ const ABOUT: &str = "Face detection and recognition you can measure: one fast bi
 const AFTER_HELP: &str = "\
 Set-up:   faces models install          fetch the detector and ONNX Runtime (pinned, hash-checked)
 Detect:   faces detect photos/ --annotate out/
+Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
+Measure:  faces evaluate lfw --data ../shared/data/lfw
 Scripts:  add --json for machine-readable output (one JSON object per line)
 
 Exit status: 0 success, 1 some input failed (the rest was still processed), 2 bad usage.";
@@ -43,6 +45,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Detect(cmd::detect::Args),
+    Embed(cmd::embed::Args),
+    Compare(cmd::compare::Args),
+    #[command(subcommand)]
+    Evaluate(cmd::evaluate::Command),
     #[command(subcommand)]
     Models(cmd::models::Command),
     #[command(subcommand)]
@@ -89,6 +95,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context { store, engine: cli.engine.parse()?, threads };
     match cli.command {
         Command::Detect(args) => cmd::detect::run(&ctx, args),
+        Command::Embed(args) => cmd::embed::run(&ctx, args),
+        Command::Compare(args) => cmd::compare::run(&ctx, args),
+        Command::Evaluate(command) => cmd::evaluate::run(&ctx, command),
         Command::Models(command) => cmd::models::run(&ctx, command),
         Command::Bench(command) => cmd::bench::run(&ctx, command),
     }

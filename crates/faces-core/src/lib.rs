@@ -5,9 +5,14 @@
 //! - [`error`]: the one error type every stage returns.
 //! - [`image`]: decoding photos safely (formats, EXIF orientation, size limits).
 //! - [`face`]: the small named types that cross stage boundaries (`Face`, `BBox`, `Landmarks`).
-//! - [`models`]: the model manifest, installation from package registries, and the model store.
+//! - [`models`]: the model manifest, installation from registry packages, our importers
+//!   (TFLite, dlib) to ONNX, and the model store.
 //! - [`engine`]: running ONNX graphs, with ONNX Runtime or tract behind one trait.
 //! - [`detect`]: the RetinaFace detector (pre-processing, priors, decoding, NMS).
+//! - [`align`]: similarity transform from five landmarks to a template, and the warp.
+//! - [`embed`]: recognisers: crops to unit-length embeddings, per the manifest's spec.
+//! - [`pipeline`]: detect, align and embed every face of a photo.
+//! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
 
 pub mod align;
@@ -20,6 +25,7 @@ pub mod eval;
 pub mod face;
 pub mod image;
 pub mod models;
+pub mod pipeline;
 
 pub use error::{Error, Result};
 pub use face::{BBox, Face, Landmarks, Point};

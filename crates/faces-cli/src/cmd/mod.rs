@@ -1,5 +1,8 @@
 //! One module per sub-command.
 
 pub mod bench;
+pub mod compare;
 pub mod detect;
+pub mod embed;
+pub mod evaluate;
 pub mod models;

@@ -16,6 +16,8 @@ use crate::{Error, Result};
 
 /// Name of the detector in the manifest.
 pub const DETECTOR: &str = "retinaface-mnet025";
+/// The recogniser used when none is named.
+pub const DEFAULT_RECOGNISER: &str = "mobilefacenet";
 /// Name of the ONNX Runtime library in the manifest.
 pub const ONNXRUNTIME: &str = "onnxruntime";
 

@@ -1,0 +1,85 @@
+//! The per-photo pipeline: detect every face, align it to the recogniser's
+//! template and embed it. One `Pipeline` is loaded once and shared by threads.
+
+use image::RgbImage;
+
+use crate::detect::{Detector, DetectorOptions};
+use crate::embed::{Embedding, Recogniser};
+use crate::engine::EngineOptions;
+use crate::models::ModelStore;
+use crate::{Face, Result};
+
+/// A detected face with its embedding.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmbeddedFace {
+    #[serde(flatten)]
+    pub face: Face,
+    pub embedding: Embedding,
+}
+
+pub struct Pipeline {
+    pub detector: Detector,
+    pub recogniser: Recogniser,
+    pub detect: DetectorOptions,
+    /// Average each face's embedding with its mirror image's.
+    pub flip: bool,
+}
+
+impl Pipeline {
+    pub fn load(store: &ModelStore, recogniser: &str, engine: &EngineOptions) -> Result<Self> {
+        Ok(Pipeline {
+            detector: Detector::load(store, engine)?,
+            recogniser: Recogniser::load(store, recogniser, engine)?,
+            detect: DetectorOptions::default(),
+            flip: true,
+        })
+    }
+
+    /// Every face in the photo, embedded.
+    pub fn faces(&self, image: &RgbImage) -> Result<Vec<EmbeddedFace>> {
+        let faces = self.detector.detect(image, &self.detect)?;
+        self.embed(image, faces)
+    }
+
+    /// Embeds the given faces of a photo in one batch.
+    pub fn embed(&self, image: &RgbImage, faces: Vec<Face>) -> Result<Vec<EmbeddedFace>> {
+        let crops: Vec<RgbImage> = faces.iter().map(|f| self.recogniser.align(image, f)).collect();
+        let embeddings = self.recogniser.embed_crops(&crops, self.flip)?;
+        Ok(faces.into_iter().zip(embeddings).map(|(face, embedding)| EmbeddedFace { face, embedding }).collect())
+    }
+
+    /// The photo's main subject: the face that is largest and nearest the centre.
+    /// Retries with a lower detector threshold before giving up, since a portrait
+    /// is known to contain a face.
+    pub fn main_face(&self, image: &RgbImage) -> Result<Option<EmbeddedFace>> {
+        match main_face(&self.detector, &self.detect, image)? {
+            Some(face) => Ok(self.embed(image, vec![face])?.pop()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Detects the photo's main subject (see [`most_prominent`]), retrying with a
+/// lower detector threshold before giving up, since a portrait is known to hold a face.
+pub fn main_face(detector: &Detector, options: &DetectorOptions, image: &RgbImage) -> Result<Option<Face>> {
+    for threshold in [options.score_threshold, 0.5, 0.2] {
+        let lowered = DetectorOptions { score_threshold: threshold.min(options.score_threshold), ..*options };
+        let faces = detector.detect(image, &lowered)?;
+        if let Some(face) = most_prominent(&faces, image.width(), image.height()) {
+            return Ok(Some(face.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The face with the largest area weighted by closeness to the image centre.
+pub fn most_prominent(faces: &[Face], width: u32, height: u32) -> Option<&Face> {
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let diagonal = (cx * cx + cy * cy).sqrt().max(1.0);
+    let weight = |f: &Face| {
+        let (fx, fy) = (f.bbox.x + f.bbox.width / 2.0, f.bbox.y + f.bbox.height / 2.0);
+        let off_centre = ((fx - cx).powi(2) + (fy - cy).powi(2)).sqrt() / diagonal;
+        f.bbox.area() * (1.0 - off_centre).max(0.0)
+    };
+    faces.iter().max_by(|a, b| weight(a).total_cmp(&weight(b)))
+}
