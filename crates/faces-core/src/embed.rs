@@ -105,36 +105,41 @@ impl Recogniser {
     /// Embeds aligned crops in one batch. With `flip`, each embedding is the
     /// mean of the crop's and its mirror image's.
     pub fn embed_crops(&self, crops: &[RgbImage], flip: bool) -> Result<Vec<Embedding>> {
-        if crops.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut batch: Vec<RgbImage> = crops.to_vec();
         if flip {
             batch.extend(crops.iter().map(image::imageops::flip_horizontal));
         }
-        let out = self.engine.run(self.to_tensor(&batch)?)?;
+        let raw = self.raw_outputs(&batch)?;
+        (0..crops.len())
+            .map(|i| {
+                let v: Vec<f32> = if flip {
+                    let (a, b) = (normalise(&raw[i]), normalise(&raw[i + crops.len()]));
+                    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+                } else {
+                    raw[i].clone()
+                };
+                Embedding::normalised(v).ok_or_else(|| Error::Invalid(format!("{} produced a zero embedding", self.name)))
+            })
+            .collect()
+    }
+
+    /// The network's raw output rows for a batch of aligned crops (not normalised).
+    pub fn raw_outputs(&self, crops: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self.engine.run(self.to_tensor(crops)?)?;
         let output = out.first().ok_or_else(|| Error::Invalid(format!("{} produced no output", self.name)))?;
         let dim = self.spec.embedding_size;
-        if output.data.len() != batch.len() * dim {
+        if output.data.len() != crops.len() * dim {
             return Err(Error::Invalid(format!(
                 "{} gave {} values for {} faces, expected {dim} each",
                 self.name,
                 output.data.len(),
-                batch.len()
+                crops.len()
             )));
         }
-        let row = |i: usize| &output.data[i * dim..(i + 1) * dim];
-        (0..crops.len())
-            .map(|i| {
-                let raw: Vec<f32> = if flip {
-                    let (a, b) = (normalise(row(i)), normalise(row(i + crops.len())));
-                    a.iter().zip(&b).map(|(x, y)| x + y).collect()
-                } else {
-                    row(i).to_vec()
-                };
-                Embedding::normalised(raw).ok_or_else(|| Error::Invalid(format!("{} produced a zero embedding", self.name)))
-            })
-            .collect()
+        Ok(output.data.chunks_exact(dim).map(<[f32]>::to_vec).collect())
     }
 
     fn to_tensor(&self, crops: &[RgbImage]) -> Result<Tensor> {
