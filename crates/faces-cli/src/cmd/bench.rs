@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
+use faces_core::embed::Recogniser;
 use faces_core::image::{self, ImageLimits};
 use ::image::imageops::FilterType;
 use serde::Serialize;
@@ -18,6 +19,35 @@ use crate::Context;
 pub enum Command {
     /// Detection time per image at given sizes, with the chosen --engine and --threads
     Detect(DetectArgs),
+    /// Alignment and embedding time per face for each recogniser, with the chosen --engine and --threads
+    Embed(EmbedArgs),
+}
+
+/// Faces are detected once (not timed); then each face is aligned and embedded
+/// --repeat times, one face per call, with and without flip averaging.
+#[derive(Parser)]
+pub struct EmbedArgs {
+    /// Photos whose faces to time
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// Recogniser to time; repeat for several [default: every installed recogniser]
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
+    /// Timed runs per face
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct EmbedTiming {
+    model: String,
+    faces: usize,
+    align_ms: f64,
+    embed_ms: f64,
+    embed_flip_ms: f64,
 }
 
 /// Each photo is resized so its longer side is each of --sizes, then detected
@@ -65,7 +95,63 @@ struct Report {
 pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Detect(args) => detect(ctx, args),
+        Command::Embed(args) => embed(ctx, args),
     }
+}
+
+fn embed(ctx: &Context, args: EmbedArgs) -> anyhow::Result<ExitCode> {
+    let options = ctx.engine_options(1);
+    let detector = Detector::load(&ctx.store, &options)?;
+    let mut photos = Vec::new();
+    for path in &args.images {
+        let img = image::load(path, &ImageLimits::default())?;
+        let faces = detector.detect(&img, &DetectorOptions::default())?;
+        photos.push((img, faces));
+    }
+    let names = if args.models.is_empty() { crate::cmd::evaluate::installed_recognisers(ctx) } else { args.models.clone() };
+    let mut rows = Vec::new();
+    for name in &names {
+        let recogniser = Recogniser::load(&ctx.store, name, &options)?;
+        let (mut align, mut plain, mut flip, mut faces) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        for (img, found) in &photos {
+            for face in found {
+                faces += 1;
+                recogniser.embed_crops(&[recogniser.align(img, face)], true)?; // warm-up
+                for _ in 0..args.repeat.max(1) {
+                    let t = Instant::now();
+                    let crop = recogniser.align(img, face);
+                    align.push(ms(t));
+                    let t = Instant::now();
+                    recogniser.embed_crops(std::slice::from_ref(&crop), false)?;
+                    plain.push(ms(t));
+                    let t = Instant::now();
+                    recogniser.embed_crops(std::slice::from_ref(&crop), true)?;
+                    flip.push(ms(t));
+                }
+            }
+        }
+        rows.push(EmbedTiming { model: name.clone(), faces, align_ms: median(align), embed_ms: median(plain), embed_flip_ms: median(flip) });
+    }
+    let engine = detector.engine_name();
+    if args.json {
+        println!("{}", serde_json::json!({ "engine": engine, "threads": ctx.threads, "peak_rss_mb": peak_rss_mb(), "models": rows }));
+    } else {
+        println!("engine {engine} threads {} (peak memory {:.0} MB); median ms per face", ctx.threads, peak_rss_mb().unwrap_or(f64::NAN));
+        println!("  {:<16} {:>6} {:>8} {:>8} {:>12}", "MODEL", "FACES", "ALIGN", "EMBED", "EMBED+FLIP");
+        for r in &rows {
+            println!("  {:<16} {:>6} {:>8.2} {:>8.2} {:>12.2}", r.model, r.faces, r.align_ms, r.embed_ms, r.embed_flip_ms);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn detect(ctx: &Context, args: DetectArgs) -> anyhow::Result<ExitCode> {

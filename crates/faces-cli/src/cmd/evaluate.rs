@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
 fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     let pairs_file = args.pairs.clone().unwrap_or_else(|| args.data.join("pairs.txt"));
     let pairs = eval::read_lfw_pairs(&pairs_file, &args.data)?;
-    let names = model_names(ctx, &args.models);
+    let names = if args.models.is_empty() { installed_recognisers(ctx) } else { args.models.clone() };
     if names.is_empty() {
         anyhow::bail!("no recogniser installed; run `faces models install`");
     }
@@ -129,11 +129,8 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The recognisers asked for, or every installed one.
-fn model_names(ctx: &Context, asked: &[String]) -> Vec<String> {
-    if !asked.is_empty() {
-        return asked.to_vec();
-    }
+/// Every installed recogniser, in manifest order.
+pub fn installed_recognisers(ctx: &Context) -> Vec<String> {
     ctx.store
         .manifest
         .artifacts

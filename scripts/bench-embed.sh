@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Alignment and embedding time per face, side by side in one run: every
+# installed recogniser with ONNX Runtime and tract on one thread, and
+# face_recognition's `face_encodings` on the same photos.
+#   scripts/bench-embed.sh [IMAGE...]     (default: two sample group photos)
+# Env: FACES (binary, default `faces` on PATH).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+samples="$here/../../shared/data/samples"
+faces="${FACES:-faces}"
+if [ $# -eq 0 ]; then
+  set -- "$samples/insightface/t1.jpg" "$samples/face_recognition/two_people.jpg"
+fi
+. "$here/bench/face_recognition_env.sh"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+for engine in ort tract; do
+  "$faces" --engine "$engine" --threads 1 bench embed --json "$@" >> "$out"
+done
+OMP_NUM_THREADS=1 "$FR_PYTHON" "$here/bench/fr_encode.py" "$@" >> "$out"
+echo "$ $0 $*" | sed "s|$samples/||g"
+python3 -c '
+import json, sys
+f = lambda v: "-" if v is None else f"{v:.2f}"
+print(f"{\"ENGINE\":<18} {\"MODEL\":<30} {\"FACES\":>5} {\"ALIGN ms\":>9} {\"EMBED ms\":>9} {\"+FLIP ms\":>9} {\"PEAK MB\":>8}")
+for line in sys.stdin:
+    r = json.loads(line)
+    for m in r["models"]:
+        print(f"{r[\"engine\"]:<18} {m[\"model\"]:<30} {m[\"faces\"]:>5} {f(m[\"align_ms\"]):>9} {f(m[\"embed_ms\"]):>9} {f(m[\"embed_flip_ms\"]):>9} {r[\"peak_rss_mb\"]:>8.0f}")
+' < "$out"
