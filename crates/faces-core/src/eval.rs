@@ -71,24 +71,50 @@ pub struct Verification {
     pub tar_at_far_1e3: f64,
     pub threshold_at_far_1e3: f32,
     pub auc: f64,
+    /// Each pair's score as the protocol used it (for a fusion: from the model fitted without its fold).
+    #[serde(skip)]
+    pub scores: Vec<f32>,
 }
 
 /// Runs the k-fold protocol on similarity scores (higher = more alike).
 pub fn cross_validate(scores: &[f32], pairs: &[Pair]) -> Verification {
+    k_fold(pairs, |_| Box::new(|i| scores[i]))
+}
+
+/// The k-fold protocol for a score fusion: for each fold a logistic regression
+/// over the models' scores is fitted on the other folds, then the threshold.
+/// `scores[m][i]` is model m's score for pair i.
+pub fn cross_validate_fusion(scores: &[Vec<f32>], pairs: &[Pair]) -> Verification {
+    k_fold(pairs, |train| {
+        let fusion = Fusion::fit(scores, train, pairs);
+        let columns: Vec<Vec<f32>> = scores.to_vec();
+        Box::new(move |i| fusion.score(&columns.iter().map(|c| c[i]).collect::<Vec<_>>()))
+    })
+}
+
+/// For each fold: `fit` sees the training pairs and returns a scorer; the
+/// threshold is chosen on the training pairs and tested on the fold. TAR at
+/// FAR and AUC use the out-of-fold scores of every pair.
+fn k_fold<'a>(pairs: &[Pair], fit: impl Fn(&[usize]) -> Box<dyn Fn(usize) -> f32 + 'a>) -> Verification {
     let folds = pairs.iter().map(|p| p.fold).max().map_or(0, |f| f + 1);
     let mut results = Vec::new();
+    let mut out_of_fold = vec![0.0f32; pairs.len()];
     for fold in 0..folds {
         let (train, test): (Vec<usize>, Vec<usize>) = (0..pairs.len()).partition(|&i| pairs[i].fold != fold);
         // One fold (View 1 files): choose and test on the same pairs.
         let train = if train.is_empty() { test.clone() } else { train };
-        let pick = |idx: &[usize]| idx.iter().map(|&i| (scores[i], pairs[i].same)).collect::<Vec<_>>();
+        let score = fit(&train);
+        let pick = |idx: &[usize]| idx.iter().map(|&i| (score(i), pairs[i].same)).collect::<Vec<_>>();
         let threshold = best_threshold(&pick(&train));
+        for &i in &test {
+            out_of_fold[i] = score(i);
+        }
         results.push(FoldResult { fold, threshold, accuracy: accuracy(&pick(&test), threshold) });
     }
     let n = results.len().max(1) as f64;
     let mean = results.iter().map(|r| r.accuracy).sum::<f64>() / n;
     let var = results.iter().map(|r| (r.accuracy - mean).powi(2)).sum::<f64>() / n;
-    let all: Vec<(f32, bool)> = scores.iter().copied().zip(pairs.iter().map(|p| p.same)).collect();
+    let all: Vec<(f32, bool)> = out_of_fold.iter().copied().zip(pairs.iter().map(|p| p.same)).collect();
     let (tar, threshold) = tar_at_far(&all, 1e-3);
     Verification {
         folds: results,
@@ -97,7 +123,83 @@ pub fn cross_validate(scores: &[f32], pairs: &[Pair]) -> Verification {
         tar_at_far_1e3: tar,
         threshold_at_far_1e3: threshold,
         auc: auc(&all),
+        scores: out_of_fold,
     }
+}
+
+/// A logistic-regression fusion of several models' similarities:
+/// `score = bias + sum(weights[m] * similarity[m])`, the log-odds of "same person".
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Fusion {
+    pub weights: Vec<f64>,
+    pub bias: f64,
+}
+
+impl Fusion {
+    /// Fits by Newton's method (a small ridge keeps it stable on separable data).
+    pub fn fit(scores: &[Vec<f32>], rows: &[usize], pairs: &[Pair]) -> Fusion {
+        let k = scores.len() + 1;
+        let features = |i: usize| -> Vec<f64> { std::iter::once(1.0).chain(scores.iter().map(|c| f64::from(c[i]))).collect() };
+        let mut beta = vec![0.0f64; k];
+        for _ in 0..25 {
+            let mut gradient = vec![0.0f64; k];
+            let mut hessian = vec![vec![0.0f64; k]; k];
+            for &i in rows {
+                let x = features(i);
+                let p = 1.0 / (1.0 + (-dot(&beta, &x)).exp());
+                let y = if pairs[i].same { 1.0 } else { 0.0 };
+                for a in 0..k {
+                    gradient[a] += (p - y) * x[a];
+                    for b in 0..k {
+                        hessian[a][b] += p * (1.0 - p) * x[a] * x[b];
+                    }
+                }
+            }
+            for a in 1..k {
+                gradient[a] += 1e-3 * beta[a];
+                hessian[a][a] += 1e-3;
+            }
+            let Some(step) = solve(hessian, gradient) else { break };
+            beta.iter_mut().zip(&step).for_each(|(b, s)| *b -= s);
+            if step.iter().map(|s| s.abs()).fold(0.0, f64::max) < 1e-9 {
+                break;
+            }
+        }
+        Fusion { bias: beta[0], weights: beta[1..].to_vec() }
+    }
+
+    pub fn score(&self, similarities: &[f32]) -> f32 {
+        (self.bias + self.weights.iter().zip(similarities).map(|(w, s)| w * f64::from(*s)).sum::<f64>()) as f32
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Solves `a x = b` by Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            for c in col..n {
+                a[row][c] -= f * a[col][c];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        x[row] = (b[row] - (row + 1..n).map(|c| a[row][c] * x[c]).sum::<f64>()) / a[row][row];
+    }
+    Some(x)
 }
 
 /// Fraction of pairs decided correctly when "same" means score >= threshold.
@@ -231,6 +333,21 @@ mod tests {
     fn auc_of_perfect_and_random_scores() {
         assert!((auc(&[(0.9, true), (0.1, false)]) - 1.0).abs() < 1e-9);
         assert!((auc(&[(0.5, true), (0.5, false)]) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fusion_learns_to_trust_the_informative_model() {
+        let pairs: Vec<Pair> = (0..200)
+            .map(|i| Pair { a: PathBuf::new(), b: PathBuf::new(), same: i % 2 == 0, fold: i % 10 })
+            .collect();
+        // Model 0 separates the classes with some overlap; model 1 is noise.
+        let good: Vec<f32> = (0..200).map(|i| if i % 2 == 0 { 0.6 } else { 0.2 } + ((i * 37) % 11) as f32 * 0.03).collect();
+        let noise: Vec<f32> = (0..200).map(|i| ((i * 53) % 17) as f32 / 17.0).collect();
+        let rows: Vec<usize> = (0..200).collect();
+        let fusion = Fusion::fit(&[good.clone(), noise.clone()], &rows, &pairs);
+        assert!(fusion.weights[0] > 5.0 * fusion.weights[1].abs(), "{fusion:?}");
+        let fused = cross_validate_fusion(&[good.clone(), noise], &pairs);
+        assert!(fused.mean_accuracy >= cross_validate(&good, &pairs).mean_accuracy - 0.02);
     }
 
     #[test]

@@ -109,22 +109,30 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
         table.insert(path, result?);
     }
 
-    let results: Vec<ModelResult> = names
+    let scores: Vec<Vec<f32>> =
+        (0..names.len()).map(|m| score_pairs(&pairs, |p| table.get(p).and_then(|e| e[m].as_ref()))).collect();
+    let without_face = |m: usize| table.values().filter(|e| e[m].is_none()).count();
+    let mut results: Vec<ModelResult> = names
         .iter()
         .enumerate()
-        .map(|(m, name)| {
-            let scores = score_pairs(&pairs, |p| table.get(p).and_then(|e| e[m].as_ref()));
-            ModelResult {
-                model: name.clone(),
-                verification: eval::cross_validate(&scores, &pairs),
-                images_without_face: table.values().filter(|e| e[m].is_none()).count(),
-                ms_per_image,
-            }
+        .map(|(m, name)| ModelResult {
+            model: name.clone(),
+            verification: eval::cross_validate(&scores[m], &pairs),
+            images_without_face: without_face(m),
+            ms_per_image,
         })
         .collect();
+    if names.len() > 1 {
+        results.push(ModelResult {
+            model: format!("fusion({})", names.join("+")),
+            verification: eval::cross_validate_fusion(&scores, &pairs),
+            images_without_face: (0..names.len()).map(without_face).max().unwrap_or(0),
+            ms_per_image,
+        });
+    }
     print_results(&args, &pairs_file, &results, pairs.len())?;
     if let Some(dir) = &args.report {
-        write_report(dir, &pairs, &names, &results, |m, p| table.get(p).and_then(|e| e[m].as_ref()))?;
+        write_report(dir, &pairs, &results)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -189,21 +197,15 @@ fn print_results(args: &LfwArgs, pairs_file: &Path, results: &[ModelResult], n: 
     Ok(())
 }
 
-fn write_report<'a>(
-    dir: &Path,
-    pairs: &[Pair],
-    names: &[String],
-    results: &[ModelResult],
-    lookup: impl Fn(usize, &Path) -> Option<&'a Embedding>,
-) -> anyhow::Result<()> {
+fn write_report(dir: &Path, pairs: &[Pair], results: &[ModelResult]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut curves = Vec::new();
     let mut wrong = String::from("model,fold,same,score,threshold,a,b\n");
-    for (m, (name, result)) in names.iter().zip(results).enumerate() {
-        let scores = score_pairs(pairs, |p| lookup(m, p));
+    for result in results {
+        let (name, scores) = (&result.model, &result.verification.scores);
         let scored: Vec<(f32, bool)> = scores.iter().copied().zip(pairs.iter().map(|p| p.same)).collect();
         curves.push((format!("{name} ({:.2}%)", 100.0 * result.verification.mean_accuracy), eval::roc(&scored)));
-        for (p, &s) in pairs.iter().zip(&scores) {
+        for (p, &s) in pairs.iter().zip(scores) {
             let t = result.verification.folds.get(p.fold).map_or(0.0, |f| f.threshold);
             if (s >= t) != p.same {
                 wrong += &format!("{name},{},{},{s:.4},{t:.4},{},{}\n", p.fold, p.same, p.a.display(), p.b.display());
