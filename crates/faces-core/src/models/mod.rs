@@ -6,10 +6,12 @@ mod install;
 mod manifest;
 pub mod onnx;
 mod pybytes;
+mod user;
 
 use std::path::{Path, PathBuf};
 
 pub use install::{install, InstallOptions, InstallOutcome};
+pub use user::{add_recogniser, UserSpec, USER_MANIFEST};
 pub use manifest::{current_platform, Artifact, ArtifactKind, Convert, Extract, Manifest, Registry, Source};
 
 use crate::{Error, Result};
@@ -39,8 +41,12 @@ pub enum Status {
 }
 
 impl ModelStore {
+    /// The store in `dir`: the built-in manifest plus the models the user added there.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
-        Ok(ModelStore { dir: dir.into(), manifest: Manifest::builtin()? })
+        let dir = dir.into();
+        let mut manifest = Manifest::builtin()?;
+        manifest.artifacts.extend(user::load(&dir)?.artifacts);
+        Ok(ModelStore { dir, manifest })
     }
 
     /// `$FACES_MODELS`, else the user's data folder (`~/.local/share/faces/models` on Linux).
