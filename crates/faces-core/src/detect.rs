@@ -2,7 +2,6 @@
 //! run the network, decode boxes and landmarks from its anchor priors, and
 //! suppress overlapping detections.
 
-use image::imageops::FilterType;
 use image::RgbImage;
 
 use crate::engine::{self, Dim, Engine, EngineOptions, Tensor};
@@ -67,7 +66,7 @@ impl Detector {
         let resized;
         let input = if scale < 1.0 {
             let (rw, rh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-            resized = image::imageops::resize(image, rw, rh, FilterType::Triangle);
+            resized = crate::image::resize(image, rw, rh);
             &resized
         } else {
             image

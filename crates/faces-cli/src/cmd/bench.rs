@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
 use faces_core::embed::Recogniser;
 use faces_core::image::{self, ImageLimits};
-use ::image::imageops::FilterType;
 use serde::Serialize;
 
 use crate::Context;
@@ -168,7 +167,7 @@ fn detect(ctx: &Context, args: DetectArgs) -> anyhow::Result<ExitCode> {
         for &side in &args.sizes {
             let scale = side as f32 / original.width().max(original.height()) as f32;
             let (w, h) = ((original.width() as f32 * scale).round() as u32, (original.height() as f32 * scale).round() as u32);
-            let img = ::image::imageops::resize(&original, w.max(1), h.max(1), FilterType::Triangle);
+            let img = image::resize(&original, w, h);
             let faces = detector.detect(&img, &options)?.len();
             let mut times: Vec<f64> = (0..args.repeat.max(1))
                 .map(|_| {
