@@ -129,8 +129,7 @@ impl<'a> Reader<'a> {
     /// A tensor: version 2, dims (n, k, nr, nc), then raw little-endian f32 values.
     fn tensor(&mut self, what: &str) -> R<Vec<f32>> {
         let dims = self.dims(2, what)?;
-        let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let bytes = count.and_then(|c| c.checked_mul(4)).ok_or_else(|| format!("{what}: tensor dims {dims:?} overflow"))?;
+        let bytes = product(&dims).and_then(|c| c.checked_mul(4)).ok_or_else(|| format!("{what}: tensor dims {dims:?} overflow"))?;
         let raw = self.take(bytes, what)?;
         Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
@@ -149,6 +148,11 @@ fn ldexp(mut v: f64, mut e: i32) -> f64 {
         e -= step;
     }
     v
+}
+
+/// The product of sizes read from the file, `None` on overflow.
+fn product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
 fn truncate(s: &str) -> String {
@@ -260,9 +264,8 @@ fn window(r: &mut Reader, what: &str) -> R<Window> {
 
 /// Splits a flat parameter tensor into weights and optional bias of the given sizes.
 fn split(params: Vec<f32>, weights: usize, bias: Option<usize>, what: &str) -> R<(Vec<f32>, Option<Vec<f32>>)> {
-    let want = weights + bias.unwrap_or(0);
-    if params.len() != want {
-        return Err(format!("{what}: {} parameters, expected {want}", params.len()));
+    if weights.checked_add(bias.unwrap_or(0)) != Some(params.len()) {
+        return Err(format!("{what}: {} parameters, expected {weights} weights and {bias:?} biases", params.len()));
     }
     let mut weights_part = params;
     let bias_part = bias.map(|_| weights_part.split_off(weights));
@@ -284,7 +287,8 @@ fn read_con(r: &mut Reader, what: &str) -> R<Layer> {
     if shape[0] != filters || shape[2..] != window.size || (use_bias && bias_alias != [1, filters, 1, 1]) {
         return Err(format!("{what}: filter shape {shape:?} and bias {bias_alias:?} disagree with {filters} filters of {:?}", window.size));
     }
-    let (weights, bias) = split(params, shape.iter().product(), use_bias.then_some(filters), what)?;
+    let count = product(&shape).ok_or_else(|| format!("{what}: filter shape {shape:?} overflows"))?;
+    let (weights, bias) = split(params, count, use_bias.then_some(filters), what)?;
     Ok(Layer::Con { weights, bias, shape, window, relu })
 }
 
@@ -333,7 +337,8 @@ fn read_fc(r: &mut Reader, what: &str) -> R<Layer> {
     if weight_dims != [inputs, outputs, 1, 1] {
         return Err(format!("{what}: weights {weight_dims:?}, expected [{inputs}, {outputs}, 1, 1]"));
     }
-    let (weights, bias) = split(params, inputs * outputs, use_bias.then_some(outputs), what)?;
+    let count = product(&[inputs, outputs]).ok_or_else(|| format!("{what}: {inputs}x{outputs} weights overflow"))?;
+    let (weights, bias) = split(params, count, use_bias.then_some(outputs), what)?;
     Ok(Layer::Fc { weights, bias, inputs, outputs })
 }
 
@@ -750,6 +755,17 @@ mod tests {
         }
         for cut in (0..bytes.len()).step_by(9973).chain([bytes.len() - 1]) {
             assert!(to_onnx(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+        // Corrupt bytes must never panic (whatever the result); most land in headers here.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut bad = bytes.clone();
+            let at = (seed % 4000) as usize + if seed % 3 == 0 { (seed >> 20) as usize % bytes.len() } else { 0 };
+            bad[at.min(bytes.len() - 1)] ^= (seed >> 8) as u8 | 1;
+            let _ = to_onnx(&bad);
         }
         let mut longer = bytes.clone();
         longer.push(0);
