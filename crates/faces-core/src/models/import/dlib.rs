@@ -763,7 +763,7 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let mut bad = bytes.clone();
-            let at = (seed % 4000) as usize + if seed % 3 == 0 { (seed >> 20) as usize % bytes.len() } else { 0 };
+            let at = (seed % 4000) as usize + if seed.is_multiple_of(3) { (seed >> 20) as usize % bytes.len() } else { 0 };
             bad[at.min(bytes.len() - 1)] ^= (seed >> 8) as u8 | 1;
             let _ = to_onnx(&bad);
         }
