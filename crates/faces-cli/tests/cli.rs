@@ -200,3 +200,19 @@ licence = "MIT"
     assert!(text(&out.stderr).contains("embedding_size = 512"), "{}", text(&out.stderr));
     assert!(!models.join("wrong.onnx").exists());
 }
+
+#[test]
+fn compare_decides_with_each_recogniser_and_the_fusion() {
+    let Some(samples) = shared_samples() else { return };
+    let s = |f: &str| samples.join("face_recognition").join(f).to_str().unwrap().to_string();
+    for model in ["mobilefacenet", "dlib-resnet", "fusion"] {
+        let same = faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("obama2.jpg")]);
+        assert_eq!(same.status.code(), Some(0), "{model}: {}{}", text(&same.stdout), text(&same.stderr));
+        let other = faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("biden.jpg")]);
+        assert_eq!(other.status.code(), Some(1), "{model}: {}{}", text(&other.stdout), text(&other.stderr));
+        let c: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+        assert!(c["similarity"].as_f64().unwrap() < c["threshold"].as_f64().unwrap(), "{c}");
+    }
+    let no_face = faces(&["compare", &s("obama.jpg"), samples.join("skimage/README.txt").to_str().unwrap()]);
+    assert_eq!(no_face.status.code(), Some(2), "errors exit 2");
+}

@@ -175,6 +175,68 @@ impl Recogniser {
     }
 }
 
+/// A weighted fusion of recognisers, from the manifest's `[[fusion]]` tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionSpec {
+    pub name: String,
+    pub members: Vec<String>,
+    /// Positive weights summing to 1: the fused similarity is the weighted mean
+    /// of the members' cosine similarities.
+    pub weights: Vec<f32>,
+    pub threshold: f32,
+}
+
+/// Turns faces into embeddings: one recogniser, or a fusion of several whose
+/// embedding is the concatenation of the members' scaled by the square roots
+/// of their weights, so that a plain dot product gives the fused similarity.
+pub struct Embedder {
+    pub name: String,
+    parts: Vec<(Recogniser, f32)>,
+    /// Similarity at or above which two faces are called the same person.
+    pub threshold: f32,
+    pub embedding_size: usize,
+}
+
+impl Embedder {
+    /// Loads the recogniser or fusion called `name`.
+    pub fn load(store: &ModelStore, name: &str, options: &EngineOptions) -> Result<Self> {
+        let Some(fusion) = store.manifest.fusion.iter().find(|f| f.name == name) else {
+            let r = Recogniser::load(store, name, options)?;
+            let (threshold, embedding_size) = (r.spec.threshold, r.spec.embedding_size);
+            return Ok(Embedder { name: name.into(), parts: vec![(r, 1.0)], threshold, embedding_size });
+        };
+        let total: f32 = fusion.weights.iter().sum();
+        if fusion.weights.len() != fusion.members.len() || fusion.weights.iter().any(|w| *w <= 0.0) || total <= 0.0 {
+            return Err(Error::Invalid(format!("fusion {name}: needs one positive weight per member")));
+        }
+        let parts = fusion
+            .members
+            .iter()
+            .zip(&fusion.weights)
+            .map(|(m, w)| Ok((Recogniser::load(store, m, options)?, w / total)))
+            .collect::<Result<Vec<_>>>()?;
+        let embedding_size = parts.iter().map(|(r, _)| r.spec.embedding_size).sum();
+        Ok(Embedder { name: name.into(), parts, threshold: fusion.threshold, embedding_size })
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.parts.first().map_or("none", |(r, _)| r.engine_name())
+    }
+
+    /// Aligns and embeds the given faces of a photo (one batch per recogniser).
+    pub fn embed_faces(&self, image: &RgbImage, faces: &[Face], flip: bool) -> Result<Vec<Embedding>> {
+        let mut fused: Vec<Vec<f32>> = vec![Vec::with_capacity(self.embedding_size); faces.len()];
+        for (recogniser, weight) in &self.parts {
+            let crops: Vec<RgbImage> = faces.iter().map(|f| recogniser.align(image, f)).collect();
+            let scale = weight.sqrt();
+            for (out, e) in fused.iter_mut().zip(recogniser.embed_crops(&crops, flip)?) {
+                out.extend(e.0.iter().map(|v| v * scale));
+            }
+        }
+        Ok(fused.into_iter().map(Embedding).collect())
+    }
+}
+
 fn normalise(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
     v.iter().map(|x| x / norm).collect()

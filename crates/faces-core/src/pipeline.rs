@@ -4,7 +4,7 @@
 use image::RgbImage;
 
 use crate::detect::{Detector, DetectorOptions};
-use crate::embed::{Embedding, Recogniser};
+use crate::embed::{Embedder, Embedding};
 use crate::engine::EngineOptions;
 use crate::models::ModelStore;
 use crate::{Face, Result};
@@ -19,17 +19,18 @@ pub struct EmbeddedFace {
 
 pub struct Pipeline {
     pub detector: Detector,
-    pub recogniser: Recogniser,
+    pub embedder: Embedder,
     pub detect: DetectorOptions,
     /// Average each face's embedding with its mirror image's.
     pub flip: bool,
 }
 
 impl Pipeline {
-    pub fn load(store: &ModelStore, recogniser: &str, engine: &EngineOptions) -> Result<Self> {
+    /// Loads the detector and the recogniser (or fusion) called `model`.
+    pub fn load(store: &ModelStore, model: &str, engine: &EngineOptions) -> Result<Self> {
         Ok(Pipeline {
             detector: Detector::load(store, engine)?,
-            recogniser: Recogniser::load(store, recogniser, engine)?,
+            embedder: Embedder::load(store, model, engine)?,
             detect: DetectorOptions::default(),
             flip: true,
         })
@@ -43,8 +44,7 @@ impl Pipeline {
 
     /// Embeds the given faces of a photo in one batch.
     pub fn embed(&self, image: &RgbImage, faces: Vec<Face>) -> Result<Vec<EmbeddedFace>> {
-        let crops: Vec<RgbImage> = faces.iter().map(|f| self.recogniser.align(image, f)).collect();
-        let embeddings = self.recogniser.embed_crops(&crops, self.flip)?;
+        let embeddings = self.embedder.embed_faces(image, &faces, self.flip)?;
         Ok(faces.into_iter().zip(embeddings).map(|(face, embedding)| EmbeddedFace { face, embedding }).collect())
     }
 

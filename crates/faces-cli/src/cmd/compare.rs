@@ -74,7 +74,7 @@ fn compare(ctx: &Context, args: &Args) -> anyhow::Result<Comparison> {
     };
     let (a, b) = (embed(&args.a)?, embed(&args.b)?);
     let similarity = a.embedding.similarity(&b.embedding);
-    let threshold = args.threshold.unwrap_or(pipeline.recogniser.spec.threshold);
+    let threshold = args.threshold.unwrap_or(pipeline.embedder.threshold);
     Ok(Comparison {
         a: args.a.display().to_string(),
         b: args.b.display().to_string(),

@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(path) = &args.npy {
-        write_npy(path, &rows, pipeline.recogniser.spec.embedding_size)?;
+        write_npy(path, &rows, pipeline.embedder.embedding_size)?;
         eprintln!("wrote {} embedding(s) to {}", rows.len(), path.display());
     }
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
-use faces_core::embed::{Embedding, Recogniser};
+use faces_core::embed::{Embedder, Embedding, FusionSpec};
 use faces_core::eval::{self, Pair, Verification};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::ArtifactKind;
@@ -67,6 +67,9 @@ struct ModelResult {
     /// Images in which no face was found.
     images_without_face: usize,
     ms_per_image: f64,
+    /// For the per-fold fusion: the same fusion fitted on every pair, as a manifest `[[fusion]]` entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fitted_on_all_pairs: Option<FusionSpec>,
 }
 
 pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -84,7 +87,7 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     }
     let options = ctx.engine_options(ctx.threads);
     let detector = Detector::load(&ctx.store, &options)?;
-    let recognisers = names.iter().map(|n| Recogniser::load(&ctx.store, n, &options)).collect::<Result<Vec<_>, _>>()?;
+    let recognisers = names.iter().map(|n| Embedder::load(&ctx.store, n, &options)).collect::<Result<Vec<_>, _>>()?;
     let mut images: Vec<&Path> = pairs.iter().flat_map(|p| [p.a.as_path(), p.b.as_path()]).collect();
     images.sort();
     images.dedup();
@@ -120,14 +123,20 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
             verification: eval::cross_validate(&scores[m], &pairs),
             images_without_face: without_face(m),
             ms_per_image,
+            fitted_on_all_pairs: None,
         })
         .collect();
-    if names.len() > 1 {
+    // Fit a fusion of the single recognisers per fold (fusions already in the manifest are rows above).
+    let singles: Vec<usize> = (0..names.len()).filter(|&m| !ctx.store.manifest.fusion.iter().any(|f| f.name == names[m])).collect();
+    if singles.len() > 1 {
+        let columns: Vec<Vec<f32>> = singles.iter().map(|&m| scores[m].clone()).collect();
+        let members: Vec<String> = singles.iter().map(|&m| names[m].clone()).collect();
         results.push(ModelResult {
-            model: format!("fusion({})", names.join("+")),
-            verification: eval::cross_validate_fusion(&scores, &pairs),
-            images_without_face: (0..names.len()).map(without_face).max().unwrap_or(0),
+            model: format!("fitted-fusion({})", members.join("+")),
+            verification: eval::cross_validate_fusion(&columns, &pairs),
+            images_without_face: singles.iter().map(|&m| without_face(m)).max().unwrap_or(0),
             ms_per_image,
+            fitted_on_all_pairs: Some(fit_fusion_spec(&columns, &pairs, members)),
         });
     }
     print_results(&args, &pairs_file, &results, pairs.len())?;
@@ -137,29 +146,36 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every installed recogniser, in manifest order.
+/// Every installed recogniser in manifest order, then the fusions of installed ones.
 pub fn installed_recognisers(ctx: &Context) -> Vec<String> {
-    ctx.store
-        .manifest
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == ArtifactKind::Recogniser && ctx.store.require(&a.name).is_ok())
-        .map(|a| a.name.clone())
-        .collect()
+    let installed = |name: &str| ctx.store.require(name).is_ok();
+    let manifest = &ctx.store.manifest;
+    let single = manifest.artifacts.iter().filter(|a| a.kind == ArtifactKind::Recogniser && installed(&a.name));
+    let fused = manifest.fusion.iter().filter(|f| f.members.iter().all(|m| installed(m)));
+    single.map(|a| a.name.clone()).chain(fused.map(|f| f.name.clone())).collect()
 }
 
-fn embed_main_face(path: &Path, detector: &Detector, recognisers: &[Recogniser], flip: bool) -> anyhow::Result<Vec<Option<Embedding>>> {
+fn embed_main_face(path: &Path, detector: &Detector, recognisers: &[Embedder], flip: bool) -> anyhow::Result<Vec<Option<Embedding>>> {
     let img = image::load(path, &ImageLimits::default())?;
     let Some(face) = pipeline::main_face(detector, &DetectorOptions::default(), &img)? else {
         return Ok(vec![None; recognisers.len()]);
     };
     recognisers
         .iter()
-        .map(|r| {
-            let crop = r.align(&img, &face);
-            Ok(r.embed_crops(&[crop], flip).with_context(|| path.display().to_string())?.pop())
-        })
+        .map(|r| Ok(r.embed_faces(&img, std::slice::from_ref(&face), flip).with_context(|| path.display().to_string())?.pop()))
         .collect()
+}
+
+/// A logistic fusion fitted on every pair, written as a weighted mean of
+/// similarities with its best-accuracy threshold (a manifest `[[fusion]]` entry).
+fn fit_fusion_spec(columns: &[Vec<f32>], pairs: &[Pair], members: Vec<String>) -> FusionSpec {
+    let rows: Vec<usize> = (0..pairs.len()).collect();
+    let fit = eval::Fusion::fit(columns, &rows, pairs);
+    let total: f64 = fit.weights.iter().map(|w| w.max(1e-6)).sum();
+    let weights: Vec<f32> = fit.weights.iter().map(|w| (w.max(1e-6) / total) as f32).collect();
+    let fused: Vec<(f32, bool)> =
+        rows.iter().map(|&i| (columns.iter().zip(&weights).map(|(c, w)| w * c[i]).sum(), pairs[i].same)).collect();
+    FusionSpec { name: "fusion".into(), members, weights, threshold: eval::best_threshold(&fused) }
 }
 
 /// Cosine similarity of each pair; -1 when either photo has no face.
@@ -180,11 +196,12 @@ fn print_results(args: &LfwArgs, pairs_file: &Path, results: &[ModelResult], n: 
     }
     let folds = results.first().map_or(0, |r| r.verification.folds.len());
     println!("{} ({n} pairs, {folds} fold(s)){}", pairs_file.display(), if args.no_flip { "" } else { ", flip averaging on" });
-    println!("{:<16} {:>16} {:>14} {:>8} {:>10} {:>12}", "MODEL", "ACCURACY", "TAR@FAR=1e-3", "AUC", "NO FACE", "MS/IMAGE");
+    let width = results.iter().map(|r| r.model.len()).max().unwrap_or(5).max(5);
+    println!("{:<width$} {:>16} {:>14} {:>8} {:>10} {:>12}", "MODEL", "ACCURACY", "TAR@FAR=1e-3", "AUC", "NO FACE", "MS/IMAGE");
     for r in results {
         let v = &r.verification;
         println!(
-            "{:<16} {:>9.2}% ±{:.2} {:>13.2}% {:>8.4} {:>10} {:>12.1}",
+            "{:<width$} {:>9.2}% ±{:.2} {:>13.2}% {:>8.4} {:>10} {:>12.1}",
             r.model,
             100.0 * v.mean_accuracy,
             100.0 * v.std_accuracy,
@@ -192,6 +209,14 @@ fn print_results(args: &LfwArgs, pairs_file: &Path, results: &[ModelResult], n: 
             v.auc,
             r.images_without_face,
             r.ms_per_image
+        );
+    }
+    for f in results.iter().filter_map(|r| r.fitted_on_all_pairs.as_ref()) {
+        println!(
+            "fusion fitted on all these pairs, as a manifest entry: members = {:?}, weights = [{}], threshold = {:.4}",
+            f.members,
+            f.weights.iter().map(|w| format!("{w:.4}")).collect::<Vec<_>>().join(", "),
+            f.threshold
         );
     }
     Ok(())

@@ -11,6 +11,9 @@ const MANIFEST: &str = include_str!("../../../../models/manifest.toml");
 pub struct Manifest {
     #[serde(rename = "artifact")]
     pub artifacts: Vec<Artifact>,
+    /// Fusions of several recognisers, usable wherever a recogniser's name is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fusion: Vec<crate::embed::FusionSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -134,6 +137,11 @@ mod tests {
             }
             assert_eq!(a.convert.is_some(), a.source.sha256.is_some(), "{}: converted files pin their source", a.name);
             assert_eq!(a.kind == ArtifactKind::Recogniser, a.recogniser.is_some(), "{}: recognisers need a spec", a.name);
+        }
+        for f in &m.fusion {
+            assert_eq!(f.members.len(), f.weights.len(), "{}", f.name);
+            assert!(f.members.iter().all(|n| m.get(n).is_some_and(|a| a.recogniser.is_some())), "{}", f.name);
+            assert!((f.weights.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{}: weights sum to 1", f.name);
         }
     }
 }

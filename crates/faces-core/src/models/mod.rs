@@ -45,7 +45,9 @@ impl ModelStore {
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         let mut manifest = Manifest::builtin()?;
-        manifest.artifacts.extend(user::load(&dir)?.artifacts);
+        let user = user::load(&dir)?;
+        manifest.artifacts.extend(user.artifacts);
+        manifest.fusion.extend(user.fusion);
         Ok(ModelStore { dir, manifest })
     }
 

@@ -36,7 +36,7 @@ pub(crate) fn load(dir: &Path) -> Result<Manifest> {
     let path = dir.join(USER_MANIFEST);
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|e| Error::model(&path, format!("malformed: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest { artifacts: Vec::new() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest { artifacts: Vec::new(), fusion: Vec::new() }),
         Err(e) => Err(Error::io(&path, e)),
     }
 }
