@@ -19,12 +19,4 @@ for engine in ort tract; do
 done
 OMP_NUM_THREADS=1 "$FR_PYTHON" "$here/bench/fr_encode.py" "$@" >> "$out"
 echo "$ $0 $*" | sed "s|$samples/||g"
-python3 -c '
-import json, sys
-f = lambda v: "-" if v is None else f"{v:.2f}"
-print(f"{\"ENGINE\":<18} {\"MODEL\":<30} {\"FACES\":>5} {\"ALIGN ms\":>9} {\"EMBED ms\":>9} {\"+FLIP ms\":>9} {\"PEAK MB\":>8}")
-for line in sys.stdin:
-    r = json.loads(line)
-    for m in r["models"]:
-        print(f"{r[\"engine\"]:<18} {m[\"model\"]:<30} {m[\"faces\"]:>5} {f(m[\"align_ms\"]):>9} {f(m[\"embed_ms\"]):>9} {f(m[\"embed_flip_ms\"]):>9} {r[\"peak_rss_mb\"]:>8.0f}")
-' < "$out"
+python3 "$here/bench/embed_table.py" < "$out"

@@ -223,6 +223,11 @@ impl Embedder {
         self.parts.first().map_or("none", |(r, _)| r.engine_name())
     }
 
+    /// One aligned crop of the face per recogniser in this embedder.
+    pub fn align(&self, image: &RgbImage, face: &Face) -> Vec<RgbImage> {
+        self.parts.iter().map(|(r, _)| r.align(image, face)).collect()
+    }
+
     /// Aligns and embeds the given faces of a photo (one batch per recogniser).
     pub fn embed_faces(&self, image: &RgbImage, faces: &[Face], flip: bool) -> Result<Vec<Embedding>> {
         let mut fused: Vec<Vec<f32>> = vec![Vec::with_capacity(self.embedding_size); faces.len()];
