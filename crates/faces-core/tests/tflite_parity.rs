@@ -15,8 +15,15 @@ use faces_core::image::{self, ImageLimits};
 const MODEL: &str = "mobilefacenet";
 
 fn reference(package: &PathBuf, member: &str, crops: &[PathBuf]) -> Vec<Vec<f32>> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/litert.sh");
-    let out = Command::new("bash").arg(script).arg(package).arg(member).args(crops).output().expect("run litert.sh");
+    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference");
+    let out = Command::new("bash")
+        .arg(scripts.join("env.sh"))
+        .arg(scripts.join("litert_embeddings.py"))
+        .arg(package)
+        .arg(member)
+        .args(crops)
+        .output()
+        .expect("run scripts/reference/env.sh");
     assert!(out.status.success(), "reference failed: {}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
     serde_json::from_value(json["embeddings"].clone()).expect("embeddings")
