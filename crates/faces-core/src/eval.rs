@@ -187,12 +187,12 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
-            for c in col..n {
-                a[row][c] -= f * a[col][c];
-            }
-            b[row] -= f * b[col];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (offset, r) in rest.iter_mut().enumerate() {
+            let f = r[col] / pivot_row[col];
+            r.iter_mut().zip(pivot_row).skip(col).for_each(|(x, p)| *x -= f * p);
+            b[col + 1 + offset] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];

@@ -180,7 +180,7 @@ fn list(ctx: &Context, json: bool, verify: bool) -> anyhow::Result<ExitCode> {
         }
     } else {
         println!("models folder: {}", ctx.store.dir.display());
-        println!("{:<20} {:<9} {:<22} {:<8} {}", "NAME", "KIND", "STATUS", "LICENCE", "SOURCE");
+        println!("{:<20} {:<10} {:<22} {:<8} SOURCE", "NAME", "KIND", "STATUS", "LICENCE");
         for r in &rows {
             let status = match &r.status {
                 Status::Installed => "installed".to_string(),
@@ -190,7 +190,7 @@ fn list(ctx: &Context, json: bool, verify: bool) -> anyhow::Result<ExitCode> {
                 Status::Corrupt { .. } => "CORRUPT (hash differs)".into(),
             };
             let kind = format!("{:?}", r.kind).to_lowercase();
-            println!("{:<20} {:<9} {:<22} {:<8} {}", r.name, kind, status, r.licence, r.source);
+            println!("{:<20} {:<10} {:<22} {:<8} {}", r.name, kind, status, r.licence, r.source);
         }
         for r in rows.iter().filter(|r| bad(r)) {
             eprintln!("faces: {}: {} is missing or altered; run `faces models install --force`", r.name, r.file.display());
