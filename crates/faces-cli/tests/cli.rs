@@ -216,3 +216,59 @@ fn compare_decides_with_each_recogniser_and_the_fusion() {
     let no_face = faces(&["compare", &s("obama.jpg"), samples.join("skimage/README.txt").to_str().unwrap()]);
     assert_eq!(no_face.status.code(), Some(2), "errors exit 2");
 }
+
+#[test]
+fn embed_writes_unit_embeddings_as_json_and_npy() {
+    let Some(samples) = shared_samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("e.npy");
+    let photo = samples.join("face_recognition/two_people.jpg");
+    let out = faces(&["embed", "--json", "--npy", npy.to_str().unwrap(), photo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records = json_lines(&out);
+    let faces_json = records[0]["faces"].as_array().unwrap();
+    assert_eq!(faces_json.len(), 2);
+    let first: Vec<f64> = serde_json::from_value(faces_json[0]["embedding"].clone()).unwrap();
+    assert_eq!(first.len(), 192);
+    assert!((first.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-4, "unit length");
+
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + header_len) % 64, 0, "header padded to 64 bytes");
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'shape': (2, 192)") && header.contains("'<f4'"), "{header}");
+    assert_eq!(bytes.len(), 10 + header_len + 2 * 192 * 4);
+    let v0 = f32::from_le_bytes(bytes[10 + header_len..14 + header_len].try_into().unwrap());
+    assert!((f64::from(v0) - first[0]).abs() < 1e-6, "npy rows match the JSON");
+}
+
+#[test]
+fn evaluate_writes_a_report_for_a_pairs_file() {
+    let Some(samples) = shared_samples() else { return };
+    let lfw = samples.parent().unwrap().join("lfw");
+    // The first 20 matched and 20 mismatched pairs of View 1 DevTest, as a one-fold file.
+    let text_pairs = std::fs::read_to_string(lfw.join("pairsDevTest.txt")).unwrap();
+    let lines: Vec<&str> = text_pairs.lines().skip(1).collect();
+    let mut small = String::from("20\n");
+    for l in lines[..20].iter().chain(&lines[500..520]) {
+        small += l;
+        small.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.txt");
+    std::fs::write(&pairs, small).unwrap();
+    let report = dir.path().join("report");
+    let out = faces(&[
+        "evaluate", "lfw", "--data", lfw.to_str().unwrap(), "--pairs", pairs.to_str().unwrap(),
+        "--model", "mobilefacenet", "--json", "--report", report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results[0]["model"], "mobilefacenet");
+    assert!(results[0]["mean_accuracy"].as_f64().unwrap() >= 0.95, "{results}");
+    let svg = std::fs::read_to_string(report.join("roc.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "ROC curve drawn");
+    assert!(std::fs::read_to_string(report.join("wrong_pairs.csv")).unwrap().starts_with("model,fold,same,score"));
+    assert!(report.join("results.json").is_file());
+}
