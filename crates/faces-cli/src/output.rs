@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Context as _;
+use faces_core::files::{write_atomically, Access};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,7 +23,7 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 /// Saves an image (format from the extension; anything but JPEG and PNG as PNG)
-/// under `dir/relative`, via a temporary file so a crash leaves no half image.
+/// under `dir/relative`, atomically.
 pub fn save_image(image: &RgbImage, dir: &Path, relative: &Path) -> anyhow::Result<std::path::PathBuf> {
     let mut target = dir.join(relative);
     let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -34,12 +35,8 @@ pub fn save_image(image: &RgbImage, dir: &Path, relative: &Path) -> anyhow::Resu
             image::ImageFormat::Png
         }
     };
-    let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(parent).with_context(|| format!("cannot write in {}", parent.display()))?;
-    image
-        .write_to(&mut std::io::BufWriter::new(tmp.as_file()), format)
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    tmp.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, format).with_context(|| format!("cannot encode {}", target.display()))?;
+    write_atomically(&target, bytes.get_ref(), Access::Shared)?;
     Ok(target)
 }

@@ -241,6 +241,12 @@ fn embed_writes_unit_embeddings_as_json_and_npy() {
     assert_eq!(bytes.len(), 10 + header_len + 2 * 192 * 4);
     let v0 = f32::from_le_bytes(bytes[10 + header_len..14 + header_len].try_into().unwrap());
     assert!((f64::from(v0) - first[0]).abs() < 1e-6, "npy rows match the JSON");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&npy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "templates are readable by their owner only");
+    }
 }
 
 #[test]

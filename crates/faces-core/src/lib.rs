@@ -14,6 +14,7 @@
 //! - [`pipeline`]: detect, align and embed every face of a photo.
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
+//! - [`files`]: atomic file writes (temporary file, then rename).
 
 pub mod align;
 pub mod detect;
@@ -22,6 +23,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod face;
 pub mod image;
 pub mod models;

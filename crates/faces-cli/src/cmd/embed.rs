@@ -1,11 +1,11 @@
 //! `faces embed`: every face's box, landmarks and embedding, as JSON or .npy.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use faces_core::files::{write_atomically, Access};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::DEFAULT_RECOGNISER;
 use faces_core::pipeline::{EmbeddedFace, Pipeline};
@@ -96,26 +96,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// Writes a little-endian float32 matrix in NumPy's .npy format (version 1.0).
+/// Writes a little-endian float32 matrix in NumPy's .npy format (version 1.0),
+/// readable by its owner only: these are face templates.
 fn write_npy(path: &Path, rows: &[&[f32]], width: usize) -> anyhow::Result<()> {
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {width}), }}", rows.len());
     // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat(total.div_ceil(64) * 64 - total));
     header.push('\n');
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut out = std::io::BufWriter::new(tmp.as_file_mut());
-    out.write_all(b"\x93NUMPY\x01\x00")?;
-    out.write_all(&(header.len() as u16).to_le_bytes())?;
-    out.write_all(header.as_bytes())?;
-    for row in rows {
-        for v in *row {
-            out.write_all(&v.to_le_bytes())?;
-        }
-    }
-    out.flush()?;
-    drop(out);
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(rows.iter().flat_map(|r| r.iter()).flat_map(|v| v.to_le_bytes()));
+    write_atomically(path, &out, Access::Private)?;
     Ok(())
 }

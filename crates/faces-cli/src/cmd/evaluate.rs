@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
 use faces_core::embed::{Embedder, Embedding, FusionSpec};
 use faces_core::eval::{self, Pair, Verification};
+use faces_core::files::{write_atomically, Access};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::ArtifactKind;
 use faces_core::pipeline;
@@ -223,7 +224,6 @@ fn print_results(args: &LfwArgs, pairs_file: &Path, results: &[ModelResult], n: 
 }
 
 fn write_report(dir: &Path, pairs: &[Pair], results: &[ModelResult]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut curves = Vec::new();
     let mut wrong = String::from("model,fold,same,score,threshold,a,b\n");
     for result in results {
@@ -245,9 +245,5 @@ fn write_report(dir: &Path, pairs: &[Pair], results: &[ModelResult]) -> anyhow::
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    let path: PathBuf = dir.join(name);
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(tmp.path(), bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(write_atomically(&dir.join(name), bytes, Access::Shared)?)
 }

