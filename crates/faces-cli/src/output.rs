@@ -9,6 +9,15 @@ use faces_core::files::{write_atomically, Access};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// One error line for a file; decoder errors already start with the file name.
+pub fn error_line(file: &str, why: &str) -> String {
+    if why.starts_with(file) {
+        why.to_string()
+    } else {
+        format!("{file}: {why}")
+    }
+}
+
 /// A progress bar on stderr when it is a terminal and there is more than one item; hidden otherwise.
 pub fn progress(len: usize, what: &str) -> ProgressBar {
     if len < 2 || !std::io::stderr().is_terminal() {

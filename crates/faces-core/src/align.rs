@@ -44,11 +44,6 @@ impl Similarity {
         let (a, b) = if d > 0.0 { (self.a / d, -self.b / d) } else { (1.0, 0.0) };
         Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
     }
-
-    /// The scale factor (output pixels per input pixel).
-    pub fn scale(&self) -> f32 {
-        (self.a * self.a + self.b * self.b).sqrt()
-    }
 }
 
 /// Warps the face into a `width` x `height` crop so its landmarks land on `template`.

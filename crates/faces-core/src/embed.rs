@@ -112,13 +112,15 @@ impl Recogniser {
         let raw = self.raw_outputs(&batch)?;
         (0..crops.len())
             .map(|i| {
-                let v: Vec<f32> = if flip {
-                    let (a, b) = (normalise(&raw[i]), normalise(&raw[i + crops.len()]));
-                    a.iter().zip(&b).map(|(x, y)| x + y).collect()
-                } else {
-                    raw[i].clone()
+                let unit = |row: &Vec<f32>| {
+                    Embedding::normalised(row.clone()).ok_or_else(|| Error::Invalid(format!("{} produced a zero embedding", self.name)))
                 };
-                Embedding::normalised(v).ok_or_else(|| Error::Invalid(format!("{} produced a zero embedding", self.name)))
+                let e = unit(&raw[i])?;
+                if !flip {
+                    return Ok(e);
+                }
+                let mirror = unit(&raw[i + crops.len()])?;
+                unit(&e.0.iter().zip(&mirror.0).map(|(x, y)| x + y).collect())
             })
             .collect()
     }
@@ -219,10 +221,6 @@ impl Embedder {
         Ok(Embedder { name: name.into(), parts, threshold: fusion.threshold, embedding_size })
     }
 
-    pub fn engine_name(&self) -> &'static str {
-        self.parts.first().map_or("none", |(r, _)| r.engine_name())
-    }
-
     /// One aligned crop of the face per recogniser in this embedder.
     pub fn align(&self, image: &RgbImage, face: &Face) -> Vec<RgbImage> {
         self.parts.iter().map(|(r, _)| r.align(image, face)).collect()
@@ -242,10 +240,6 @@ impl Embedder {
     }
 }
 
-fn normalise(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-    v.iter().map(|x| x / norm).collect()
-}
 
 #[cfg(test)]
 mod tests {

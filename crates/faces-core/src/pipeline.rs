@@ -48,9 +48,7 @@ impl Pipeline {
         Ok(faces.into_iter().zip(embeddings).map(|(face, embedding)| EmbeddedFace { face, embedding }).collect())
     }
 
-    /// The photo's main subject: the face that is largest and nearest the centre.
-    /// Retries with a lower detector threshold before giving up, since a portrait
-    /// is known to contain a face.
+    /// The photo's main subject, embedded (see [`main_face`]).
     pub fn main_face(&self, image: &RgbImage) -> Result<Option<EmbeddedFace>> {
         match main_face(&self.detector, &self.detect, image)? {
             Some(face) => Ok(self.embed(image, vec![face])?.pop()),
@@ -62,10 +60,14 @@ impl Pipeline {
 /// Detects the photo's main subject (see [`most_prominent`]), retrying with a
 /// lower detector threshold before giving up, since a portrait is known to hold a face.
 pub fn main_face(detector: &Detector, options: &DetectorOptions, image: &RgbImage) -> Result<Option<Face>> {
+    // One detection at the lowest threshold; greedy NMS keeps a box only for
+    // overlaps with stronger boxes, so filtering by score afterwards gives
+    // exactly what a detection at each higher threshold would.
+    let lowest = DetectorOptions { score_threshold: options.score_threshold.min(0.2), ..*options };
+    let faces = detector.detect(image, &lowest)?;
     for threshold in [options.score_threshold, 0.5, 0.2] {
-        let lowered = DetectorOptions { score_threshold: threshold.min(options.score_threshold), ..*options };
-        let faces = detector.detect(image, &lowered)?;
-        if let Some(face) = most_prominent(&faces, image.width(), image.height()) {
+        let kept: Vec<Face> = faces.iter().filter(|f| f.score >= threshold.min(options.score_threshold)).cloned().collect();
+        if let Some(face) = most_prominent(&kept, image.width(), image.height()) {
             return Ok(Some(face.clone()));
         }
     }

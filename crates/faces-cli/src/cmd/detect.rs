@@ -182,8 +182,7 @@ fn print_result(args: &Args, file: &str, d: &Detected) {
 
 /// Failures go to stderr as one line; with --json they are also a record on stdout.
 fn report_error(args: &Args, file: &str, why: &str) {
-    // Errors from the image decoder already start with the file name.
-    let line = if why.starts_with(file) { why.to_string() } else { format!("{file}: {why}") };
+    let line = output::error_line(file, why);
     eprintln!("faces: {line}");
     if args.json {
         let record = ImageRecord { file: file.into(), width: None, height: None, faces: &[], error: Some(&line) };

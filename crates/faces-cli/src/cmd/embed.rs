@@ -84,8 +84,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 failed += 1;
-                let why = format!("{e:#}");
-                eprintln!("faces: {}", if why.starts_with(&file) { why } else { format!("{file}: {why}") });
+                eprintln!("faces: {}", output::error_line(&file, &format!("{e:#}")));
             }
         }
     }
