@@ -2,10 +2,9 @@
 //! files as given, folders walked recursively (symlinks followed, hidden
 //! entries and non-image files skipped).
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use faces_core::image::has_image_extension;
+use faces_core::dataset::find_images;
 
 /// One image to process and where its output copy goes (relative path).
 #[derive(Debug, Clone)]
@@ -27,8 +26,13 @@ pub fn collect(paths: &[PathBuf]) -> Inputs {
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                let mut seen = HashSet::new();
-                walk(path, path, &mut seen, &mut inputs);
+                let found = find_images(path);
+                for image in found.images {
+                    let relative = image.strip_prefix(path).unwrap_or(&image).to_path_buf();
+                    inputs.images.push(Input { path: image, relative });
+                }
+                let unreadable = found.skipped.into_iter().filter(|s| s.reason.starts_with("cannot list"));
+                inputs.missing.extend(unreadable.map(|s| (s.path, s.reason)));
             }
             Ok(_) => inputs.images.push(Input {
                 path: path.clone(),
@@ -45,35 +49,6 @@ fn describe_missing(e: std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file or folder".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
-    }
-}
-
-fn walk(root: &Path, dir: &Path, seen: &mut HashSet<PathBuf>, inputs: &mut Inputs) {
-    // Symlinked folders are followed once: a link back up the tree cannot loop.
-    if let Ok(canonical) = dir.canonicalize() {
-        if !seen.insert(canonical) {
-            return;
-        }
-    }
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            inputs.missing.push((dir.to_path_buf(), describe_missing(e)));
-            return;
-        }
-    };
-    entries.sort();
-    for path in entries {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            walk(root, &path, seen, inputs);
-        } else if has_image_extension(&path) {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            inputs.images.push(Input { path, relative });
-        }
     }
 }
 

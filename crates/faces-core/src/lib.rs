@@ -12,11 +12,13 @@
 //! - [`align`]: similarity transform from five landmarks to a template, and the warp.
 //! - [`embed`]: recognisers: crops to unit-length embeddings, per the manifest's spec.
 //! - [`pipeline`]: detect, align and embed every face of a photo.
+//! - [`dataset`]: labelled data sets (folder per person, or a CSV manifest).
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
 //! - [`files`]: atomic file writes (temporary file, then rename).
 
 pub mod align;
+pub mod dataset;
 pub mod detect;
 pub mod draw;
 pub mod embed;
