@@ -1,6 +1,7 @@
 //! `faces`: the command-line front end. Each sub-command lives in `cmd/` and
 //! only parses options, calls `faces-core`, and prints.
 
+mod batch;
 mod cmd;
 mod inputs;
 mod output;
@@ -18,6 +19,8 @@ const AFTER_HELP: &str = "\
 Set-up:   faces models install          fetch the models and ONNX Runtime (pinned, hash-checked)
 Detect:   faces detect photos/ --annotate out/
 Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
+Enrol:    faces enrol people/ --gallery club.gallery      (one folder per person)
+Identify: faces identify photos/ --gallery club.gallery --annotate named/
 Measure:  faces evaluate lfw --data ../shared/data/lfw
 Scripts:  add --json for machine-readable output (one JSON object per line)
 
@@ -47,6 +50,10 @@ enum Command {
     Detect(cmd::detect::Args),
     Embed(cmd::embed::Args),
     Compare(cmd::compare::Args),
+    Enrol(cmd::enrol::Args),
+    Identify(cmd::identify::Args),
+    #[command(subcommand)]
+    Gallery(cmd::gallery::Command),
     /// Measure recognition accuracy on a benchmark (LFW)
     #[command(subcommand)]
     Evaluate(cmd::evaluate::Command),
@@ -99,6 +106,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(args) => cmd::detect::run(&ctx, args),
         Command::Embed(args) => cmd::embed::run(&ctx, args),
         Command::Compare(args) => cmd::compare::run(&ctx, args),
+        Command::Enrol(args) => cmd::enrol::run(&ctx, args),
+        Command::Identify(args) => cmd::identify::run(&ctx, args),
+        Command::Gallery(command) => cmd::gallery::run(&ctx, command),
         Command::Evaluate(command) => cmd::evaluate::run(&ctx, command),
         Command::Models(command) => cmd::models::run(&ctx, command),
         Command::Bench(command) => cmd::bench::run(&ctx, command),

@@ -40,6 +40,9 @@ pub struct RecogniserSpec {
     pub embedding_size: usize,
     /// Cosine similarity at or above which two faces are called the same person.
     pub threshold: f32,
+    /// Similarity to probability of the same person, when fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
 }
 
 impl RecogniserSpec {
@@ -65,10 +68,47 @@ impl Embedding {
     }
 }
 
+/// Which recogniser makes a set of templates: name, model files and how it
+/// is run. Templates are comparable only when these are all equal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecogniserId {
+    pub name: String,
+    /// Each model file by name and SHA-256, with its weight (several for a fusion).
+    pub models: Vec<ModelRef>,
+    pub embedding_size: usize,
+    /// Whether embeddings average the face with its mirror image.
+    pub flip: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub sha256: String,
+    pub weight: f32,
+}
+
+/// A logistic map from similarity to the probability that two faces are the
+/// same person: `1 / (1 + exp(-(intercept + slope * similarity)))`, fitted on
+/// pairs with as many same-person as different-person pairs (LFW's protocol),
+/// so it is the probability for even prior odds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Confidence {
+    pub intercept: f32,
+    pub slope: f32,
+}
+
+impl Confidence {
+    pub fn probability(&self, similarity: f32) -> f32 {
+        1.0 / (1.0 + (-(self.intercept + self.slope * similarity)).exp())
+    }
+}
+
 /// A loaded recogniser.
 pub struct Recogniser {
     pub name: String,
     pub spec: RecogniserSpec,
+    /// SHA-256 of the model file, from the manifest.
+    pub sha256: String,
     engine: Box<dyn Engine>,
 }
 
@@ -89,7 +129,7 @@ impl Recogniser {
             Layout::Nchw => [Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(h), Dim::Fixed(w)],
             Layout::Nhwc => [Dim::Dynamic("batch"), Dim::Fixed(h), Dim::Fixed(w), Dim::Fixed(3)],
         };
-        Ok(Recogniser { name: name.to_string(), spec, engine: engine::load(&path, &input, options)? })
+        Ok(Recogniser { name: name.to_string(), spec, sha256: artifact.sha256.clone(), engine: engine::load(&path, &input, options)? })
     }
 
     pub fn engine_name(&self) -> &'static str {
@@ -186,6 +226,8 @@ pub struct FusionSpec {
     /// of the members' cosine similarities.
     pub weights: Vec<f32>,
     pub threshold: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
 }
 
 /// Turns faces into embeddings: one recogniser, or a fusion of several whose
@@ -196,6 +238,7 @@ pub struct Embedder {
     parts: Vec<(Recogniser, f32)>,
     /// Similarity at or above which two faces are called the same person.
     pub threshold: f32,
+    pub confidence: Option<Confidence>,
     pub embedding_size: usize,
 }
 
@@ -204,8 +247,8 @@ impl Embedder {
     pub fn load(store: &ModelStore, name: &str, options: &EngineOptions) -> Result<Self> {
         let Some(fusion) = store.manifest.fusion.iter().find(|f| f.name == name) else {
             let r = Recogniser::load(store, name, options)?;
-            let (threshold, embedding_size) = (r.spec.threshold, r.spec.embedding_size);
-            return Ok(Embedder { name: name.into(), parts: vec![(r, 1.0)], threshold, embedding_size });
+            let (threshold, confidence, embedding_size) = (r.spec.threshold, r.spec.confidence, r.spec.embedding_size);
+            return Ok(Embedder { name: name.into(), parts: vec![(r, 1.0)], threshold, confidence, embedding_size });
         };
         let total: f32 = fusion.weights.iter().sum();
         if fusion.weights.len() != fusion.members.len() || fusion.weights.iter().any(|w| *w <= 0.0) || total <= 0.0 {
@@ -218,7 +261,17 @@ impl Embedder {
             .map(|(m, w)| Ok((Recogniser::load(store, m, options)?, w / total)))
             .collect::<Result<Vec<_>>>()?;
         let embedding_size = parts.iter().map(|(r, _)| r.spec.embedding_size).sum();
-        Ok(Embedder { name: name.into(), parts, threshold: fusion.threshold, embedding_size })
+        Ok(Embedder { name: name.into(), parts, threshold: fusion.threshold, confidence: fusion.confidence, embedding_size })
+    }
+
+    /// The identity of this embedder's templates when run with or without `flip`.
+    pub fn id(&self, flip: bool) -> RecogniserId {
+        RecogniserId {
+            name: self.name.clone(),
+            models: self.parts.iter().map(|(r, w)| ModelRef { name: r.name.clone(), sha256: r.sha256.clone(), weight: *w }).collect(),
+            embedding_size: self.embedding_size,
+            flip,
+        }
     }
 
     /// One aligned crop of the face per recogniser in this embedder.

@@ -13,11 +13,15 @@
 //! - [`embed`]: recognisers: crops to unit-length embeddings, per the manifest's spec.
 //! - [`pipeline`]: detect, align and embed every face of a photo.
 //! - [`dataset`]: labelled data sets (folder per person, or a CSV manifest).
+//! - [`gallery`]: enrolled subjects and templates in a SQLite file; exact top-k search.
+//! - [`identify`]: naming a face from its closest subjects, or `unknown`.
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
+//! - [`clock`]: RFC 3339 timestamps.
 //! - [`files`]: atomic file writes (temporary file, then rename).
 
 pub mod align;
+pub mod clock;
 pub mod dataset;
 pub mod detect;
 pub mod draw;
@@ -26,7 +30,9 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod gallery;
 pub mod face;
+pub mod identify;
 pub mod image;
 pub mod models;
 pub mod pipeline;

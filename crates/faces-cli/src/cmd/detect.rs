@@ -8,11 +8,10 @@ use clap::Parser;
 use faces_core::detect::{Detector, DetectorOptions};
 use faces_core::image::{self, ImageLimits};
 use faces_core::{draw, Face};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::inputs::{self, Input};
-use crate::output;
+use crate::{batch, output};
 use crate::Context;
 
 /// Find faces in photos: box, score and five landmarks for each.
@@ -94,7 +93,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let found = inputs::collect(&args.paths);
     let workers = found.images.len().clamp(1, ctx.threads);
     let detector = Detector::load(&ctx.store, &ctx.engine_options(workers))?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build()?;
 
     let mut failed = found.missing.len();
     for (path, why) in &found.missing {
@@ -102,34 +100,21 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let bar = output::progress(found.images.len(), "detecting");
     let (mut images, mut faces) = (0usize, 0usize);
-    // Chunks keep output flowing in input order while workers stay busy.
-    for chunk in found.images.chunks(workers * 4) {
-        let results: Vec<anyhow::Result<Detected>> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|input| {
-                    let result = detect_one(&detector, input, &options, &limits, args.annotate.as_deref());
-                    bar.inc(1);
-                    result
-                })
-                .collect()
-        });
-        for (input, result) in chunk.iter().zip(results) {
-            let file = input.path.display().to_string();
-            match result {
-                Ok(d) => {
-                    images += 1;
-                    faces += d.faces.len();
-                    bar.suspend(|| print_result(&args, &file, &d));
-                }
-                Err(e) => {
-                    failed += 1;
-                    bar.suspend(|| report_error(&args, &file, &format!("{e:#}")));
-                }
+    let work = |input: &Input| detect_one(&detector, input, &options, &limits, args.annotate.as_deref());
+    batch::in_order(&found.images, workers, &bar, work, |input, result| {
+        let file = input.path.display().to_string();
+        match result {
+            Ok(d) => {
+                images += 1;
+                faces += d.faces.len();
+                print_result(&args, &file, &d);
+            }
+            Err(e) => {
+                failed += 1;
+                report_error(&args, &file, &format!("{e:#}"));
             }
         }
-    }
-    bar.finish_and_clear();
+    })?;
     if !args.json {
         eprintln!(
             "{images} image(s), {faces} face(s), {failed} failed [{} engine]",

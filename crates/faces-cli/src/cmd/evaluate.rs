@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
-use faces_core::embed::{Embedder, Embedding, FusionSpec};
+use faces_core::embed::{Confidence, Embedder, Embedding, FusionSpec};
 use faces_core::eval::{self, Pair, Verification};
 use faces_core::files::{write_atomically, Access};
 use faces_core::image::{self, ImageLimits};
@@ -68,6 +68,8 @@ struct ModelResult {
     /// Images in which no face was found.
     images_without_face: usize,
     ms_per_image: f64,
+    /// The similarity-to-probability map fitted on all these pairs (a manifest `confidence` entry).
+    confidence: Confidence,
     /// For the per-fold fusion: the same fusion fitted on every pair, as a manifest `[[fusion]]` entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     fitted_on_all_pairs: Option<FusionSpec>,
@@ -124,6 +126,7 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
             verification: eval::cross_validate(&scores[m], &pairs),
             images_without_face: without_face(m),
             ms_per_image,
+            confidence: fit_confidence(&scores[m], &pairs),
             fitted_on_all_pairs: None,
         })
         .collect();
@@ -132,12 +135,14 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     if singles.len() > 1 {
         let columns: Vec<Vec<f32>> = singles.iter().map(|&m| scores[m].clone()).collect();
         let members: Vec<String> = singles.iter().map(|&m| names[m].clone()).collect();
+        let spec = fit_fusion_spec(&columns, &pairs, members.clone());
         results.push(ModelResult {
             model: format!("fitted-fusion({})", members.join("+")),
             verification: eval::cross_validate_fusion(&columns, &pairs),
             images_without_face: singles.iter().map(|&m| without_face(m)).max().unwrap_or(0),
             ms_per_image,
-            fitted_on_all_pairs: Some(fit_fusion_spec(&columns, &pairs, members)),
+            confidence: fit_confidence(&fused_scores(&spec, &columns), &pairs),
+            fitted_on_all_pairs: Some(spec),
         });
     }
     print_results(&args, &pairs_file, &results, pairs.len())?;
@@ -174,9 +179,25 @@ fn fit_fusion_spec(columns: &[Vec<f32>], pairs: &[Pair], members: Vec<String>) -
     let fit = eval::Fusion::fit(columns, &rows, pairs);
     let total: f64 = fit.weights.iter().map(|w| w.max(1e-6)).sum();
     let weights: Vec<f32> = fit.weights.iter().map(|w| (w.max(1e-6) / total) as f32).collect();
-    let fused: Vec<(f32, bool)> =
-        rows.iter().map(|&i| (columns.iter().zip(&weights).map(|(c, w)| w * c[i]).sum(), pairs[i].same)).collect();
-    FusionSpec { name: "fusion".into(), members, weights, threshold: eval::best_threshold(&fused) }
+    let mut spec = FusionSpec { name: "fusion".into(), members, weights, threshold: 0.0, confidence: None };
+    let fused = fused_scores(&spec, columns);
+    let scored: Vec<(f32, bool)> = fused.iter().zip(pairs).map(|(s, p)| (*s, p.same)).collect();
+    spec.threshold = eval::best_threshold(&scored);
+    spec.confidence = Some(fit_confidence(&fused, pairs));
+    spec
+}
+
+/// The fusion's similarity for every pair: the weighted mean of the members'.
+fn fused_scores(spec: &FusionSpec, columns: &[Vec<f32>]) -> Vec<f32> {
+    let n = columns.first().map_or(0, Vec::len);
+    (0..n).map(|i| columns.iter().zip(&spec.weights).map(|(c, w)| w * c[i]).sum()).collect()
+}
+
+/// A logistic fit of same-person probability on similarity over every pair.
+fn fit_confidence(scores: &[f32], pairs: &[Pair]) -> Confidence {
+    let rows: Vec<usize> = (0..pairs.len()).collect();
+    let fit = eval::Fusion::fit(&[scores.to_vec()], &rows, pairs);
+    Confidence { intercept: fit.bias as f32, slope: fit.weights.first().copied().unwrap_or(0.0) as f32 }
 }
 
 /// Cosine similarity of each pair; -1 when either photo has no face.
@@ -211,6 +232,10 @@ fn print_results(args: &LfwArgs, pairs_file: &Path, results: &[ModelResult], n: 
             r.images_without_face,
             r.ms_per_image
         );
+    }
+    println!("confidence maps fitted on all these pairs (manifest `confidence` entries):");
+    for r in results {
+        println!("  {}: confidence = {{ intercept = {:.4}, slope = {:.4} }}", r.model, r.confidence.intercept, r.confidence.slope);
     }
     for f in results.iter().filter_map(|r| r.fitted_on_all_pairs.as_ref()) {
         println!(

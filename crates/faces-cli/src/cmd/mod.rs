@@ -4,5 +4,8 @@ pub mod bench;
 pub mod compare;
 pub mod detect;
 pub mod embed;
+pub mod enrol;
 pub mod evaluate;
+pub mod gallery;
+pub mod identify;
 pub mod models;
