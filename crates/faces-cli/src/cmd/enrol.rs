@@ -41,9 +41,10 @@ pub struct Args {
     /// Gallery file to create or add to
     #[arg(long, value_name = "FILE")]
     gallery: PathBuf,
-    /// Recogniser for a new gallery (see `faces models list`)
-    #[arg(long, default_value = DEFAULT_RECOGNISER)]
-    model: String,
+    /// Recogniser for a new gallery (see `faces models list`) [default: mobilefacenet;
+    /// an existing gallery's own]
+    #[arg(long)]
+    model: Option<String>,
     /// Embed faces without averaging with their mirror image (for a new gallery)
     #[arg(long)]
     no_flip: bool,
@@ -74,8 +75,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dataset = Dataset::open(&args.dataset)?;
     let existing = args.gallery.exists().then(|| Gallery::open(&args.gallery)).transpose()?;
     let (model, flip) = match &existing {
-        Some(g) => (g.recogniser.name.clone(), g.recogniser.flip),
-        None => (args.model.clone(), !args.no_flip),
+        Some(g) => {
+            if let Some(asked) = args.model.as_ref().filter(|m| **m != g.recogniser.name) {
+                anyhow::bail!(
+                    "{}: this gallery holds {} templates, not {asked}; drop --model or use another gallery file",
+                    args.gallery.display(),
+                    g.recogniser.name
+                );
+            }
+            (g.recogniser.name.clone(), g.recogniser.flip)
+        }
+        None => (args.model.clone().unwrap_or_else(|| DEFAULT_RECOGNISER.to_string()), !args.no_flip),
     };
     let workers = ctx.threads.min(dataset.samples.len()).max(1);
     let mut pipeline = Pipeline::load(&ctx.store, &model, &ctx.engine_options(workers))?;

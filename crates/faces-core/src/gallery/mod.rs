@@ -157,6 +157,9 @@ impl Gallery {
                 MIGRATIONS.len()
             )));
         }
+        if version == MIGRATIONS.len() && app == APPLICATION_ID {
+            return Ok(());
+        }
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_error(&path, &e))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {

@@ -48,6 +48,11 @@ impl Index {
         self.owners.is_empty()
     }
 
+    /// Every template with its owner, in insertion order.
+    pub fn rows(&self) -> impl Iterator<Item = (u32, &[f32])> {
+        self.owners.iter().copied().zip(self.exact.chunks_exact(self.dim.max(1)))
+    }
+
     /// Adds a template of `subject`; `embedding` must have `dim` values.
     pub fn push(&mut self, subject: u32, embedding: &[f32]) {
         debug_assert_eq!(embedding.len(), self.dim);
