@@ -43,6 +43,8 @@ struct Comparison {
     b: String,
     model: String,
     similarity: f32,
+    /// Estimated probability of the same person (see `faces identify --help`).
+    confidence: Option<f32>,
     threshold: f32,
     same_person: bool,
 }
@@ -54,7 +56,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string(&c)?);
             } else {
                 let verdict = if c.same_person { "same person" } else { "different people" };
-                println!("similarity {:.3} (threshold {:.3}, {}): {verdict}", c.similarity, c.threshold, c.model);
+                let confidence = c.confidence.map(|p| format!(", confidence {p:.3}")).unwrap_or_default();
+                println!("similarity {:.3}{confidence} (threshold {:.3}, {}): {verdict}", c.similarity, c.threshold, c.model);
             }
             Ok(if c.same_person { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
@@ -80,6 +83,7 @@ fn compare(ctx: &Context, args: &Args) -> anyhow::Result<Comparison> {
         b: args.b.display().to_string(),
         model: args.model.clone(),
         similarity,
+        confidence: pipeline.embedder.confidence.map(|c| c.probability(similarity)),
         threshold,
         same_person: similarity >= threshold,
     })
