@@ -12,7 +12,7 @@
 # Env: FACES (binary, default `faces` on PATH), FACES_MODELS (read by faces),
 #      LFW (default ../shared/data/lfw), WORK (outputs, default ~/.cache/faces-bench/identify),
 #      FR_CACHE (face_recognition's encoding cache, default ~/.cache/faces-bench/fr-lfw-encodings.npz).
-# face_recognition encodes every image once (~1 h on one core; cached in
+# face_recognition encodes every image once (~25-35 min on one core; cached in
 # ~/.cache/faces-bench/fr-lfw-encodings.npz, so reruns take seconds and report
 # the original timing). --fr-jobs: its worker processes (default 1).
 # --limit-people N: only the first N people (development; skips enrolling all of LFW).
@@ -44,7 +44,9 @@ now() { echo "$EPOCHREALTIME"; }
 
 if [ "$only" != fr ]; then
   echo "==> faces: $faces" >&2
-  rm -f "$work/lfw.gallery" "$work/all.gallery" "$work/ours.jsonl"
+  # Fresh galleries (enrol adds to an existing one); SQLite's -wal/-shm files go too.
+  for g in "$work/lfw.gallery" "$work/all.gallery"; do rm -f "$g" "$g-wal" "$g-shm" "$g-journal"; done
+  rm -f "$work/ours.jsonl"
   # Probe paths, one a line, from the CSV (paths may hold commas).
   python3 -c 'import csv, sys; [print(r["path"]) for r in csv.DictReader(open(sys.argv[1], newline=""))]' \
     "$split/probes.csv" > "$work/probes.txt"
@@ -98,7 +100,7 @@ fi
 
 if [ "$only" != ours ]; then
   . "$here/bench/face_recognition_env.sh"
-  echo "==> face_recognition, $fr_jobs job(s) (about an hour on one core unless cached)" >&2
+  echo "==> face_recognition, $fr_jobs job(s) (~25-35 min on one core unless cached)" >&2
   "$FR_PYTHON" "$here/bench/fr_identify.py" "$lfw" "$split" "$work/fr.jsonl" --jobs "$fr_jobs" \
     ${FR_CACHE:+--cache "$FR_CACHE"}
   echo "==> metrics: face_recognition" >&2

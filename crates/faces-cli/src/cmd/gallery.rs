@@ -78,7 +78,7 @@ fn list(t: &Target) -> anyhow::Result<ExitCode> {
         gallery.threshold.source
     );
     let width = listing.subjects.iter().map(|s| s.name.len()).max().unwrap_or(7).max(7);
-    println!("{:<width$} {:>9} {:>7}  {}", "SUBJECT", "TEMPLATES", "PHOTOS", "ENROLLED");
+    println!("{:<width$} {:>9} {:>7}  ENROLLED", "SUBJECT", "TEMPLATES", "PHOTOS");
     for s in &listing.subjects {
         println!("{:<width$} {:>9} {:>7}  {}", s.name, s.templates, s.photos, s.created);
     }

@@ -24,7 +24,9 @@ pub struct Hit {
 pub struct Index {
     dim: usize,
     exact: Vec<f32>,
+    /// Half floats, each row zero-padded to `stride` (a multiple of 16) for SIMD.
     coarse: Vec<u16>,
+    stride: usize,
     owners: Vec<u32>,
 }
 
@@ -33,7 +35,7 @@ const BLOCK: usize = 1024;
 
 impl Index {
     pub fn new(dim: usize) -> Self {
-        Index { dim, ..Default::default() }
+        Index { dim, stride: dim.div_ceil(16) * 16, ..Default::default() }
     }
 
     pub fn dim(&self) -> usize {
@@ -58,6 +60,7 @@ impl Index {
         debug_assert_eq!(embedding.len(), self.dim);
         self.exact.extend_from_slice(embedding);
         self.coarse.extend(embedding.iter().map(|v| f16::from_f32(*v).to_bits()));
+        self.coarse.resize(self.coarse.len() + self.stride - self.dim, 0);
         self.owners.push(subject);
     }
 
@@ -82,14 +85,16 @@ impl Index {
             return Vec::new();
         }
         let margin = 2.0 * self.coarse_error();
+        let mut padded = probe.to_vec();
+        padded.resize(self.stride, 0.0);
         let mut best = TopSubjects::new(k);
         let mut candidates: Vec<(u32, f32)> = Vec::new();
         let mut scores = vec![0f32; BLOCK];
         let mut cutoff = f32::NEG_INFINITY;
         for start in (0..self.len()).step_by(BLOCK) {
             let rows = BLOCK.min(self.len() - start);
-            let matrix = &self.coarse[start * self.dim..(start + rows) * self.dim];
-            dot_rows_f16(matrix, probe, &mut scores[..rows]);
+            let matrix = &self.coarse[start * self.stride..(start + rows) * self.stride];
+            dot_rows_f16(matrix, &padded, &mut scores[..rows]);
             for (row, &score) in (start..).zip(&scores[..rows]) {
                 if score >= cutoff {
                     best.offer(self.owners[row], score);
@@ -154,14 +159,19 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// `out[i]` = row i of the half-float `matrix` (row length `probe.len()`) · `probe`.
+/// `out[i]` = row i of the half-float `matrix` · `probe`; rows are
+/// `probe.len()` long, a multiple of 16.
 fn dot_rows_f16(matrix: &[u16], probe: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if probe.len() % 16 == 0 && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("f16c") {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("f16c") {
         // SAFETY: the CPU features the function is compiled for were just checked.
         unsafe { x86::dot_rows_f16(matrix, probe, out) };
         return;
     }
+    dot_rows_f16_portable(matrix, probe, out);
+}
+
+fn dot_rows_f16_portable(matrix: &[u16], probe: &[f32], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(matrix.chunks_exact(probe.len())) {
         *o = row.iter().zip(probe).map(|(h, p)| f16::from_bits(*h).to_f32() * p).sum();
     }
@@ -242,6 +252,16 @@ mod tests {
                 assert_eq!(index.search(&probe, 5), brute_force(&templates, &owners, &probe, 5), "dim {dim} probe {q}");
             }
         }
+    }
+
+    #[test]
+    fn simd_and_portable_scans_agree() {
+        let rows: Vec<u16> = random_units(64, 32, 5).concat().iter().map(|v| f16::from_f32(*v).to_bits()).collect();
+        let probe = &random_units(1, 32, 6)[0];
+        let (mut fast, mut plain) = (vec![0.0; 64], vec![0.0; 64]);
+        dot_rows_f16(&rows, probe, &mut fast);
+        dot_rows_f16_portable(&rows, probe, &mut plain);
+        assert!(fast.iter().zip(&plain).all(|(a, b)| (a - b).abs() < 1e-5));
     }
 
     #[test]
