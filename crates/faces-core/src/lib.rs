@@ -13,11 +13,14 @@
 //! - [`embed`]: recognisers: crops to unit-length embeddings, per the manifest's spec.
 //! - [`pipeline`]: detect, align and embed every face of a photo.
 //! - [`dataset`]: labelled data sets (folder per person, or a CSV manifest).
+//! - [`clean`]: a verdict per photo of a data set: unreadable, no face, blurry, too small,
+//!   turned away, duplicated or likely mislabelled.
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
 //! - [`files`]: atomic file writes (temporary file, then rename).
 
 pub mod align;
+pub mod clean;
 pub mod dataset;
 pub mod detect;
 pub mod draw;
