@@ -19,6 +19,7 @@ Set-up:   faces models install          fetch the models and ONNX Runtime (pinne
 Detect:   faces detect photos/ --annotate out/
 Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
 Measure:  faces evaluate lfw --data ../shared/data/lfw
+Clean:    faces clean photos/ --out report/   (a verdict per photo of a labelled data set)
 Scripts:  add --json for machine-readable output (one JSON object per line)
 
 Exit status: 0 success, 1 some input failed (the rest was still processed), 2 bad usage.";
@@ -47,6 +48,7 @@ enum Command {
     Detect(cmd::detect::Args),
     Embed(cmd::embed::Args),
     Compare(cmd::compare::Args),
+    Clean(cmd::clean::Args),
     /// Measure recognition accuracy on a benchmark (LFW)
     #[command(subcommand)]
     Evaluate(cmd::evaluate::Command),
@@ -99,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(args) => cmd::detect::run(&ctx, args),
         Command::Embed(args) => cmd::embed::run(&ctx, args),
         Command::Compare(args) => cmd::compare::run(&ctx, args),
+        Command::Clean(args) => cmd::clean::run(&ctx, args),
         Command::Evaluate(command) => cmd::evaluate::run(&ctx, command),
         Command::Models(command) => cmd::models::run(&ctx, command),
         Command::Bench(command) => cmd::bench::run(&ctx, command),
