@@ -41,10 +41,21 @@ const SHARPNESS_REGION: (std::ops::Range<u32>, std::ops::Range<u32>) = (24..88, 
 /// the distance between the eyes (about 35 mm to 63 mm on an adult head).
 const NOSE_DEPTH: f32 = 0.55;
 
+/// On 2,001 LFW photos 0.60% of faces are below it (p1 40.9, median 150);
+/// of the same photos blurred with sigma 2, 98.7% are (sigma 1.5: 73%).
 pub const DEFAULT_MIN_SHARPNESS: f32 = 35.0;
+/// The crop puts the eyes 35 px apart, so smaller faces are magnified over
+/// 1.75x; 3 of 2,001 LFW faces are below it (p1 30.8 px).
 pub const DEFAULT_MIN_EYE_DISTANCE: f32 = 20.0;
+/// 0.40% of LFW faces are beyond it; the median same-person similarity falls
+/// from 0.77 within it to 0.66 beyond.
 pub const DEFAULT_MAX_YAW: f32 = 45.0;
+/// Copies of LFW photos (shrunk to 70% and saved at JPEG quality 60, or
+/// blurred with sigma 2) differ by at most 5 bits; two different photos of
+/// the same person by at least 7.
 pub const DEFAULT_NEAR_DUPLICATE_BITS: u32 = 6;
+/// In cosine similarity of the default recogniser (MobileFaceNet); on LFW it
+/// flags 8 of 2,001 photos, all in pairs of one person's photos that look unalike.
 pub const DEFAULT_MISLABEL_MARGIN: f32 = 0.1;
 
 /// The limits a review applies.
