@@ -34,7 +34,8 @@ use crate::{output, Context};
 ///                          subject's is the one most like their other photos,
 ///                          else the largest and most central
 ///         near_duplicate   nearly the same picture as an earlier photo (resized,
-///                          re-encoded, retouched): --near-duplicate hash bits
+///                          re-encoded, retouched): hashes within --near-duplicate
+///                          bits and faces of the same person
 ///         extreme_pose     the head is turned more than --max-yaw degrees
 ///         likely_mislabel  unlike the subject's other photos and like another
 ///                          subject's (see --mislabel-margin)
@@ -73,7 +74,7 @@ pub struct Args {
     /// Flag heads turned further than this from frontal
     #[arg(long, default_value_t = clean::DEFAULT_MAX_YAW, value_name = "DEGREES")]
     max_yaw: f32,
-    /// Flag photos whose 64-bit difference hashes differ in at most this many bits
+    /// Flag photos whose 64-bit difference hashes differ in at most this many bits (and whose faces match)
     #[arg(long, default_value_t = clean::DEFAULT_NEAR_DUPLICATE_BITS, value_name = "BITS")]
     near_duplicate: u32,
     /// Flag a face as a likely mislabel when it is this much more similar to another subject than to its own
