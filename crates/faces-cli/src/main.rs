@@ -22,6 +22,7 @@ Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
 Enrol:    faces enrol people/ --gallery club.gallery      (one folder per person)
 Identify: faces identify photos/ --gallery club.gallery --annotate named/
 Measure:  faces evaluate lfw --data ../shared/data/lfw
+Clean:    faces clean photos/ --out report/   (a verdict per photo of a labelled data set)
 Scripts:  add --json for machine-readable output (one JSON object per line)
 
 Exit status: 0 success, 1 some input failed (the rest was still processed), 2 bad usage.";
@@ -50,6 +51,7 @@ enum Command {
     Detect(cmd::detect::Args),
     Embed(cmd::embed::Args),
     Compare(cmd::compare::Args),
+    Clean(cmd::clean::Args),
     Enrol(cmd::enrol::Args),
     Identify(cmd::identify::Args),
     #[command(subcommand)]
@@ -106,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(args) => cmd::detect::run(&ctx, args),
         Command::Embed(args) => cmd::embed::run(&ctx, args),
         Command::Compare(args) => cmd::compare::run(&ctx, args),
+        Command::Clean(args) => cmd::clean::run(&ctx, args),
         Command::Enrol(args) => cmd::enrol::run(&ctx, args),
         Command::Identify(args) => cmd::identify::run(&ctx, args),
         Command::Gallery(command) => cmd::gallery::run(&ctx, command),

@@ -13,6 +13,8 @@
 //! - [`embed`]: recognisers: crops to unit-length embeddings, per the manifest's spec.
 //! - [`pipeline`]: detect, align and embed every face of a photo.
 //! - [`dataset`]: labelled data sets (folder per person, or a CSV manifest).
+//! - [`clean`]: a verdict per photo of a data set: unreadable, no face, blurry, too small,
+//!   turned away, duplicated or likely mislabelled.
 //! - [`gallery`]: enrolled subjects and templates in a SQLite file; exact top-k search.
 //! - [`identify`]: naming a face from its closest subjects, or `unknown`.
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
@@ -21,6 +23,7 @@
 //! - [`files`]: atomic file writes (temporary file, then rename).
 
 pub mod align;
+pub mod clean;
 pub mod clock;
 pub mod dataset;
 pub mod detect;

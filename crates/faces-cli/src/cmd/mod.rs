@@ -1,6 +1,7 @@
 //! One module per sub-command.
 
 pub mod bench;
+pub mod clean;
 pub mod compare;
 pub mod detect;
 pub mod embed;
