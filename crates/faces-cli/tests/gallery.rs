@@ -2,50 +2,19 @@
 //! the installed models: naming people, strangers, resuming an interrupted
 //! run, and galleries that are missing, corrupt or from another recogniser.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("FACES_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(dir.is_dir(), "shared data not found at {}; set FACES_SHARED_DATA", dir.display());
-    dir
-}
-
-fn faces(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faces")).args(args).output().expect("run faces")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(text(&out.stdout).trim()).unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
-}
-
-/// A folder-per-person data set of symlinks to face_recognition's knn_examples/train, without `leave_out`.
-fn knn_train(dir: &Path, leave_out: &[&str]) -> PathBuf {
-    let train = shared_data().join("samples/face_recognition/knn_examples/train");
-    let root = dir.join("train");
-    std::fs::create_dir_all(&root).unwrap();
-    for entry in std::fs::read_dir(&train).unwrap() {
-        let person = entry.unwrap().path();
-        let name = person.file_name().unwrap().to_str().unwrap().to_string();
-        if !leave_out.contains(&name.as_str()) {
-            std::os::unix::fs::symlink(&person, root.join(&name)).unwrap();
-        }
-    }
-    root
-}
+use common::{json, knn_train, shared_data, text, Sandbox, RESEARCH};
 
 /// Names given per test photo (file name -> sorted names of its faces).
-fn identify_names(gallery: &Path) -> BTreeMap<String, Vec<String>> {
+fn identify_names(sb: &Sandbox, gallery: &Path) -> BTreeMap<String, Vec<String>> {
     let test = shared_data().join("samples/face_recognition/knn_examples/test");
-    let out = faces(&["identify", "--json", "--gallery", gallery.to_str().unwrap(), test.to_str().unwrap()]);
+    let out = sb.faces(&["identify", "--json", "--gallery", gallery.to_str().unwrap(), test.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
@@ -67,16 +36,17 @@ fn identify_names(gallery: &Path) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn enrolled_people_are_named_and_a_stranger_is_unknown() {
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let dir = &sb.dir;
     let gallery = dir.path().join("club.gallery");
     let g = gallery.to_str().unwrap();
     let train = knn_train(dir.path(), &["alex_lacamoire"]);
-    let out = faces(&["enrol", "--json", train.to_str().unwrap(), "--gallery", g]);
+    let out = sb.faces(&[&["enrol", "--json", train.to_str().unwrap(), "--gallery", g][..], &RESEARCH].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = json(&out);
     assert_eq!((summary["enrolled"].as_u64(), summary["subjects_in_gallery"].as_u64()), (Some(8), Some(4)), "{summary}");
 
-    let names = identify_names(&gallery);
+    let names = identify_names(&sb, &gallery);
     let expected = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(names["alex_lacamoire1.jpg"], expected(&["unknown"]), "not enrolled: unknown");
     assert_eq!(names["johnsnow_test1.jpg"], expected(&["kit_harington"]));
@@ -87,28 +57,29 @@ fn enrolled_people_are_named_and_a_stranger_is_unknown() {
 
     // Enrolling the full folder adds only the new person's photo.
     let full = knn_train(&dir.path().join("all"), &[]);
-    let out = faces(&["train", "--json", full.to_str().unwrap(), "--gallery", g]);
+    let out = sb.faces(&[&["train", "--json", full.to_str().unwrap(), "--gallery", g][..], &RESEARCH].concat());
     let summary = json(&out);
     assert_eq!((summary["enrolled"].as_u64(), summary["already_enrolled"].as_u64()), (Some(1), Some(8)), "{summary}");
-    assert_eq!(identify_names(&gallery)["alex_lacamoire1.jpg"], expected(&["alex_lacamoire"]));
+    assert_eq!(identify_names(&sb, &gallery)["alex_lacamoire1.jpg"], expected(&["alex_lacamoire"]));
 
     // Removing a subject makes them unknown again.
-    assert!(faces(&["gallery", "remove", "--gallery", g, "obama"]).status.success());
-    assert_eq!(identify_names(&gallery)["obama1.jpg"], expected(&["unknown"]));
-    let listing = json(&faces(&["gallery", "list", "--json", "--gallery", g]));
+    assert!(sb.faces(&["gallery", "remove", "--gallery", g, "obama"]).status.success());
+    assert_eq!(identify_names(&sb, &gallery)["obama1.jpg"], expected(&["unknown"]));
+    let listing = json(&sb.faces(&["gallery", "list", "--json", "--gallery", g]));
     let subjects: Vec<&str> = listing["subjects"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(subjects, vec!["alex_lacamoire", "biden", "kit_harington", "rose_leslie"]);
 }
 
 #[test]
 fn annotate_and_csv_name_the_faces() {
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let dir = &sb.dir;
     let gallery = dir.path().join("g.gallery");
     let train = knn_train(dir.path(), &[]);
-    assert!(faces(&["enrol", train.to_str().unwrap(), "--gallery", gallery.to_str().unwrap()]).status.success());
+    assert!(sb.faces(&[&["enrol", train.to_str().unwrap(), "--gallery", gallery.to_str().unwrap()][..], &RESEARCH].concat()).status.success());
     let photo = shared_data().join("samples/face_recognition/knn_examples/test/kit_with_rose.jpg");
     let named = dir.path().join("named");
-    let out = faces(&["identify", "--csv", "--gallery", gallery.to_str().unwrap(), "--annotate", named.to_str().unwrap(), photo.to_str().unwrap()]);
+    let out = sb.faces(&["identify", "--csv", "--gallery", gallery.to_str().unwrap(), "--annotate", named.to_str().unwrap(), photo.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
     assert_eq!(csv.lines().next(), Some("file,face,x,y,width,height,name,similarity,confidence,margin,decision"));
@@ -122,12 +93,13 @@ fn annotate_and_csv_name_the_faces() {
 
 #[test]
 fn missing_corrupt_and_foreign_galleries_are_refused_clearly() {
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let dir = &sb.dir;
     let d = dir.path();
     let photo = shared_data().join("samples/face_recognition/obama.jpg");
     let photo = photo.to_str().unwrap();
     let refused = |gallery: &Path, why: &str| {
-        let out = faces(&["identify", "--gallery", gallery.to_str().unwrap(), photo]);
+        let out = sb.faces(&["identify", "--gallery", gallery.to_str().unwrap(), photo]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -142,14 +114,14 @@ fn missing_corrupt_and_foreign_galleries_are_refused_clearly() {
     // A real gallery cut short: damaged, never silently empty.
     let train = knn_train(d, &[]);
     let good = d.join("good.gallery");
-    assert!(faces(&["enrol", train.to_str().unwrap(), "--gallery", good.to_str().unwrap()]).status.success());
+    assert!(sb.faces(&[&["enrol", train.to_str().unwrap(), "--gallery", good.to_str().unwrap()][..], &RESEARCH].concat()).status.success());
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(d.join("cut.gallery"), &bytes[..bytes.len() / 2]).unwrap();
-    let out = faces(&["identify", "--gallery", d.join("cut.gallery").to_str().unwrap(), photo]);
+    let out = sb.faces(&["identify", "--gallery", d.join("cut.gallery").to_str().unwrap(), photo]);
     assert_eq!(out.status.code(), Some(1), "a truncated gallery fails: {}", text(&out.stderr));
 
     // Templates of another recogniser are never mixed in.
-    let out = faces(&["enrol", train.to_str().unwrap(), "--gallery", good.to_str().unwrap(), "--model", "dlib-resnet"]);
+    let out = sb.faces(&[&["enrol", train.to_str().unwrap(), "--gallery", good.to_str().unwrap(), "--model", "dlib-resnet"][..], &RESEARCH].concat());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("holds mobilefacenet templates, not dlib-resnet"), "{stderr}");
@@ -170,7 +142,8 @@ fn lfw_subset(root: &Path, people: usize) -> usize {
 
 #[test]
 fn an_interrupted_enrolment_keeps_what_was_written_and_a_rerun_resumes() {
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let dir = &sb.dir;
     let data = dir.path().join("lfw");
     std::fs::create_dir_all(&data).unwrap();
     let photos = lfw_subset(&data, 40);
@@ -178,8 +151,10 @@ fn an_interrupted_enrolment_keeps_what_was_written_and_a_rerun_resumes() {
     let gallery = dir.path().join("lfw.gallery");
     let g = gallery.to_str().unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faces"))
+    let mut child = sb
+        .command()
         .args(["enrol", data.to_str().unwrap(), "--gallery", g])
+        .args(RESEARCH)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -191,7 +166,7 @@ fn an_interrupted_enrolment_keeps_what_was_written_and_a_rerun_resumes() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("enrolment finished before it could be interrupted: {status}");
         }
-        let out = faces(&["gallery", "list", "--json", "--gallery", g]);
+        let out = sb.faces(&["gallery", "list", "--json", "--gallery", g]);
         if out.status.success() {
             let n: i64 = json(&out)["subjects"].as_array().unwrap().iter().map(|s| s["photos"].as_i64().unwrap()).sum();
             if n > 0 {
@@ -204,13 +179,13 @@ fn an_interrupted_enrolment_keeps_what_was_written_and_a_rerun_resumes() {
     child.wait().unwrap();
     assert!((written as usize) < photos, "killed midway: {written} of {photos}");
 
-    let out = faces(&["enrol", "--json", data.to_str().unwrap(), "--gallery", g]);
+    let out = sb.faces(&[&["enrol", "--json", data.to_str().unwrap(), "--gallery", g][..], &RESEARCH].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = json(&out);
     let already = summary["already_enrolled"].as_u64().unwrap() as usize;
     assert!(already >= written as usize, "the rerun skipped the photos already written: {summary}");
     assert_eq!(already + summary["enrolled"].as_u64().unwrap() as usize + summary["no_face"].as_u64().unwrap() as usize, photos);
-    let listing = json(&faces(&["gallery", "list", "--json", "--gallery", g]));
+    let listing = json(&sb.faces(&["gallery", "list", "--json", "--gallery", g]));
     let total: i64 = listing["subjects"].as_array().unwrap().iter().map(|s| s["photos"].as_i64().unwrap()).sum();
     assert_eq!(total as usize, photos, "every photo recorded exactly once");
 }

@@ -55,13 +55,26 @@ pub struct Identification {
     pub candidates: Vec<Candidate>,
 }
 
-/// A gallery's templates in memory with their subjects' names; loaded once, shared by threads.
+/// A gallery's templates in memory with their subjects' names and
+/// pseudonymous ids; loaded once, shared by threads.
 pub struct Searcher {
     pub index: Index,
     pub names: Vec<String>,
+    pub ids: Vec<String>,
 }
 
 impl Searcher {
+    /// From [`Gallery::index`](crate::gallery::Gallery::index)'s output.
+    pub fn new(index: Index, subjects: Vec<(String, String)>) -> Searcher {
+        let (names, ids) = subjects.into_iter().unzip();
+        Searcher { index, names, ids }
+    }
+
+    /// The pseudonymous id of the subject called `name`.
+    pub fn id_of(&self, name: &str) -> Option<&str> {
+        self.names.iter().position(|n| n == name).map(|i| self.ids[i].as_str())
+    }
+
     pub fn identify(&self, embedding: &Embedding, policy: &Policy) -> Identification {
         let hits = self.index.search(&embedding.0, policy.top_k.max(2));
         let candidates: Vec<Candidate> = hits
@@ -103,7 +116,7 @@ mod tests {
         let unit = |i: usize| -> Vec<f32> { (0..16).map(|j| if j == i { 1.0 } else { 0.0 }).collect() };
         index.push(0, &unit(0));
         index.push(1, &unit(1));
-        Searcher { index, names: vec!["ann".into(), "bob".into()] }
+        Searcher::new(index, vec![("ann".into(), "a1".into()), ("bob".into(), "b2".into())])
     }
 
     fn probe(a: f32, b: f32) -> Embedding {
@@ -125,7 +138,7 @@ mod tests {
         assert_eq!(s.identify(&probe(0.4, 0.1), &policy).decision, Decision::BelowThreshold);
         let close = s.identify(&probe(0.62, 0.58), &policy);
         assert_eq!((close.name.as_str(), close.decision), (UNKNOWN, Decision::Ambiguous));
-        let empty = Searcher { index: Index::new(16), names: vec![] };
+        let empty = Searcher::new(Index::new(16), vec![]);
         assert_eq!(empty.identify(&probe(1.0, 0.0), &policy).decision, Decision::EmptyGallery);
     }
 }

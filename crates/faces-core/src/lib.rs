@@ -17,6 +17,7 @@
 //!   turned away, duplicated or likely mislabelled.
 //! - [`gallery`]: enrolled subjects and templates in a SQLite file; exact top-k search.
 //! - [`identify`]: naming a face from its closest subjects, or `unknown`.
+//! - [`privacy`]: template encryption keys, consent records, the audit trail.
 //! - [`eval`]: verification metrics (LFW protocol, TAR at FAR, ROC).
 //! - [`draw`]: annotated copies of photos.
 //! - [`clock`]: RFC 3339 timestamps.
@@ -39,6 +40,7 @@ pub mod identify;
 pub mod image;
 pub mod models;
 pub mod pipeline;
+pub mod privacy;
 
 pub use error::{Error, Result};
 pub use face::{BBox, Face, Landmarks, Point};

@@ -23,6 +23,31 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Gallery search time per probe over synthetic templates (top-k, exact)
     Search(SearchArgs),
+    /// What encrypting templates costs: a gallery of N encrypted templates, one photo identified against it
+    Gallery(GalleryArgs),
+}
+
+/// Builds a gallery file of --templates encrypted templates (noisy copies of
+/// PHOTO's main face, --per-subject per person), then times, --repeat times:
+/// decrypting that many templates alone (the whole cost of encryption at
+/// search time), opening the gallery and loading its search index (which
+/// includes the decryption), and identifying PHOTO from cold as `faces
+/// identify` does (models, gallery, detection, embedding, search).
+#[derive(Parser)]
+pub struct GalleryArgs {
+    /// Photo with a face, used for the templates and as the probe
+    #[arg(value_name = "IMAGE")]
+    photo: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    templates: usize,
+    #[arg(long, default_value_t = 5)]
+    per_subject: usize,
+    /// Timed runs of each measurement (the median is reported)
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 /// Builds an in-memory index of --templates random unit vectors (--subjects
@@ -124,6 +149,7 @@ pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Detect(args) => detect(ctx, args),
         Command::Embed(args) => embed(ctx, args),
         Command::Search(args) => search(args),
+        Command::Gallery(args) => gallery(ctx, args),
     }
 }
 
@@ -337,4 +363,92 @@ impl SplitMix {
 fn normalise(v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
     v.into_iter().map(|x| x / norm).collect()
+}
+
+fn gallery(ctx: &Context, args: GalleryArgs) -> anyhow::Result<ExitCode> {
+    use faces_core::gallery::{Enrolment, Gallery, Threshold};
+    use faces_core::privacy::{ConsentInput, TemplateKey};
+    anyhow::ensure!(args.templates > 0 && args.per_subject > 0 && args.repeat > 0, "--templates, --per-subject and --repeat must be positive");
+    let model = faces_core::models::DEFAULT_RECOGNISER;
+    let pipeline = faces_core::pipeline::Pipeline::load(&ctx.store, model, &ctx.engine_options(1))?;
+    let img = image::load(&args.photo, &ImageLimits::default())?;
+    let probe = pipeline.main_face(&img)?.ok_or_else(|| anyhow::anyhow!("{}: no face found; pass a photo with a face", args.photo.display()))?;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("bench.gallery");
+    let key = TemplateKey::generate("benchmark key")?;
+    let threshold = Threshold { value: pipeline.embedder.threshold, source: "benchmark".into() };
+    let mut g = Gallery::create(&path, pipeline.embedder.id(true), threshold, &key)?;
+    let consent = ConsentInput { basis: "research".into(), purpose: "benchmark".into(), evidence: None, recorded_by: "bench".into(), expires: None };
+    let mut rng = SplitMix(7);
+    let subjects = args.templates.div_ceil(args.per_subject);
+    let bar = crate::output::progress(subjects, "building gallery");
+    for s in 0..subjects {
+        let name = format!("subject-{s:06}");
+        g.add_consent(&name, &consent)?;
+        let batch: Vec<Enrolment> = (0..args.per_subject.min(args.templates - s * args.per_subject))
+            .map(|t| Enrolment {
+                subject: name.clone(),
+                path: PathBuf::from(format!("{name}/{t}.jpg")),
+                sha256: format!("{s:032x}{t:032x}"),
+                face: Some((probe.face.clone(), faces_core::embed::Embedding(rng.near(&probe.embedding.0, 2.0)))),
+            })
+            .collect();
+        g.add(&batch)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    drop(g);
+
+    let payload = vec![0u8; 4 * probe.embedding.0.len()];
+    let sealed: Vec<Vec<u8>> = (0..args.templates).map(|i| key.seal(format!("t{i}").as_bytes(), &payload)).collect::<Result<_, _>>()?;
+    let timed = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        let mut times = Vec::new();
+        for _ in 0..args.repeat {
+            let t = Instant::now();
+            f()?;
+            times.push(ms(t));
+        }
+        Ok(median(times))
+    };
+    let decrypt_ms = timed(&mut || {
+        for (i, s) in sealed.iter().enumerate() {
+            anyhow::ensure!(key.open(format!("t{i}").as_bytes(), s).is_some(), "a benchmark template failed to open");
+        }
+        Ok(())
+    })?;
+    let open_index = || -> anyhow::Result<faces_core::identify::Searcher> {
+        let mut g = Gallery::open(&path)?;
+        g.unlock(key.clone())?;
+        let (index, subjects) = g.index()?;
+        Ok(faces_core::identify::Searcher::new(index, subjects))
+    };
+    let load_ms = timed(&mut || open_index().map(|_| ()))?;
+    let identify_ms = timed(&mut || {
+        let pipeline = faces_core::pipeline::Pipeline::load(&ctx.store, model, &ctx.engine_options(1))?;
+        let searcher = open_index()?;
+        let img = image::load(&args.photo, &ImageLimits::default())?;
+        let policy = faces_core::identify::Policy { threshold: pipeline.embedder.threshold, min_margin: 0.03, top_k: 5, confidence: pipeline.embedder.confidence };
+        for face in pipeline.faces(&img)? {
+            std::hint::black_box(searcher.identify(&face.embedding, &policy));
+        }
+        Ok(())
+    })?;
+    let report = serde_json::json!({
+        "templates": args.templates, "subjects": subjects, "model": model, "photo": args.photo.display().to_string(),
+        "decrypt_ms": decrypt_ms, "gallery_load_ms": load_ms, "identify_ms": identify_ms,
+        "encryption_share_of_identify": decrypt_ms / identify_ms, "threads": ctx.threads,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} encrypted templates ({subjects} subjects): decrypting them all {decrypt_ms:.1} ms; opening the gallery and loading its index {load_ms:.1} ms; \
+             identifying one photo from cold {identify_ms:.1} ms; encryption is {:.2}% of identify (median of {})",
+            args.templates,
+            100.0 * decrypt_ms / identify_ms,
+            args.repeat
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use clap::Parser;
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::DEFAULT_RECOGNISER;
 use faces_core::pipeline::Pipeline;
+use faces_core::privacy::Event;
 use serde::Serialize;
 
 use crate::Context;
@@ -52,6 +53,8 @@ struct Comparison {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match compare(ctx, &args) {
         Ok(c) => {
+            let counts = serde_json::json!({ "photos": 2, "same_person": c.same_person }).as_object().cloned().unwrap_or_default();
+            ctx.audit(Event { action: "compare".into(), counts, ..Default::default() })?;
             if args.json {
                 println!("{}", serde_json::to_string(&c)?);
             } else {

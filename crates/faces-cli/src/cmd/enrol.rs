@@ -12,6 +12,8 @@ use faces_core::gallery::{Enrolment, Gallery, Threshold};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::{sha256_bytes, DEFAULT_RECOGNISER};
 use faces_core::pipeline::Pipeline;
+use faces_core::privacy::{ConsentInput, Event};
+use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::{batch, output, Context};
@@ -30,8 +32,17 @@ use crate::{batch, output, Context};
 /// re-enrolling a grown folder only adds the new photos. A gallery holds
 /// templates of one recogniser only; --model must match the gallery's.
 ///
+/// Consent: face templates are biometric data. Each person needs an active
+/// consent record (`faces consent add`) before enrolment; people without one
+/// are refused. For a research data set, state one basis and purpose for
+/// everyone in it with --basis research --purpose TEXT; it is recorded as such.
+/// Templates are encrypted with the gallery key (see --key-file).
+///
 /// Examples:
+///   faces consent add "Ann Lee" --gallery club.gallery --basis consent \
+///       --purpose "door access" --evidence forms/ann-2026.pdf
 ///   faces enrol club-members/ --gallery club.gallery
+///   faces enrol lfw/ --gallery lfw.gallery --basis research --purpose "accuracy study"
 ///   faces clean photos/ --out cleaned/ && faces enrol cleaned/cleaned.csv --gallery club.gallery
 #[derive(Parser)]
 #[command(verbatim_doc_comment, visible_alias = "train")]
@@ -48,6 +59,16 @@ pub struct Args {
     /// Embed faces without averaging with their mirror image (for a new gallery)
     #[arg(long)]
     no_flip: bool,
+    /// Legal basis recorded for every person in the data set who has no
+    /// active record (e.g. `research`; `consent` needs --evidence)
+    #[arg(long, requires = "purpose")]
+    basis: Option<String>,
+    /// Purpose recorded with --basis
+    #[arg(long, requires = "basis")]
+    purpose: Option<String>,
+    /// Reference to the evidence for --basis (a form's file name or id)
+    #[arg(long, requires = "basis")]
+    evidence: Option<String>,
     /// Print a JSON summary
     #[arg(long)]
     json: bool,
@@ -63,6 +84,10 @@ struct Summary {
     already_enrolled: usize,
     no_face: usize,
     failed: usize,
+    /// Photos of people with no active consent record, not enrolled.
+    refused_no_consent: usize,
+    /// People given the data-set-wide --basis by this run.
+    consent_recorded: usize,
     skipped_entries: usize,
     subjects_in_gallery: usize,
     templates_in_gallery: i64,
@@ -92,28 +117,39 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     pipeline.flip = flip;
     let id = pipeline.embedder.id(flip);
     let mut gallery = match existing {
-        Some(g) => {
+        Some(mut g) => {
             g.check_recogniser(&id)?;
+            g.unlock(ctx.key.load(false)?.0)?;
             g
         }
         None => {
+            let (key, created) = ctx.key.load(true)?;
+            if created {
+                eprintln!("faces: created the gallery key {} (owner-only); keep a copy: without it the templates cannot be read", key.origin);
+            }
             let source = format!("default for {model} from the model manifest (chosen on LFW View 1 DevTrain)");
-            Gallery::create(&args.gallery, id, Threshold { value: pipeline.embedder.threshold, source })?
+            Gallery::create(&args.gallery, id, Threshold { value: pipeline.embedder.threshold, source }, &key)?
         }
     };
 
-    let known = gallery.known_photos()?;
     let mut summary = Summary { gallery: args.gallery.display().to_string(), model, photos: dataset.samples.len(), ..Default::default() };
     summary.skipped_entries = dataset.skipped.len();
-    let bar = output::progress(dataset.samples.len(), "enrolling");
+    let (refused, recorded) = settle_consent(ctx, &args, &mut gallery, &dataset)?;
+    summary.consent_recorded = recorded;
+    let samples: Vec<Sample> = dataset.samples.iter().filter(|s| !refused.contains(&s.subject)).cloned().collect();
+    summary.refused_no_consent = dataset.samples.len() - samples.len();
+    let known = gallery.known_photos()?;
+    let bar = output::progress(samples.len(), "enrolling");
     let mut pending: Vec<Enrolment> = Vec::new();
     let mut write_error = None;
     let work = |sample: &Sample| enrol_one(&pipeline, sample, &known);
-    batch::in_order(&dataset.samples, workers, &bar, work, |sample, result| match result {
+    let mut enrolled_subjects = std::collections::BTreeSet::new();
+    batch::in_order(&samples, workers, &bar, work, |sample, result| match result {
         Ok(None) => summary.already_enrolled += 1,
         Ok(Some(enrolment)) => {
             if enrolment.face.is_some() {
                 summary.enrolled += 1;
+                enrolled_subjects.insert(sample.subject.clone());
             } else {
                 summary.no_face += 1;
                 eprintln!("faces: {}: no face found; not enrolled", sample.path.display());
@@ -137,9 +173,76 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     summary.subjects_in_gallery = subjects.len();
     summary.templates_in_gallery = subjects.iter().map(|s| s.templates).sum();
     summary.seconds = start.elapsed().as_secs_f64();
-    summary.images_per_second = (summary.photos - summary.already_enrolled) as f64 / summary.seconds.max(1e-9);
+    summary.images_per_second = (samples.len() - summary.already_enrolled) as f64 / summary.seconds.max(1e-9);
+    let ids = enrolled_subjects.iter().map(|n| gallery.subject_id(n)).collect::<Result<Vec<_>, _>>()?;
+    ctx.audit(Event {
+        action: "enrol".into(),
+        gallery: Some(summary.gallery.clone()),
+        counts: serde_json::json!({
+            "photos": summary.photos, "enrolled": summary.enrolled, "already_enrolled": summary.already_enrolled,
+            "no_face": summary.no_face, "failed": summary.failed, "refused_no_consent": summary.refused_no_consent,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+        subjects: ids.into_iter().flatten().collect(),
+        ..Default::default()
+    })?;
     print_summary(&args, &summary, &dataset)?;
-    Ok(if summary.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if summary.failed + summary.refused_no_consent > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Records the data-set-wide basis (--basis, --purpose) for everyone without
+/// an active consent record, and returns the people refused: without
+/// --basis, all of those; with it, those who withdrew consent (a data-set-wide
+/// basis never overrides a withdrawal).
+fn settle_consent(ctx: &Context, args: &Args, gallery: &mut Gallery, dataset: &Dataset) -> anyhow::Result<(BTreeSet<String>, usize)> {
+    let people = dataset.by_subject();
+    let missing: Vec<String> = gallery.without_consent(people.keys().copied())?.into_iter().map(String::from).collect();
+    let mut refused = BTreeSet::new();
+    let mut grant = Vec::new();
+    for name in missing {
+        if args.basis.is_some() && !gallery.has_withdrawn(&name)? {
+            grant.push(name);
+        } else {
+            refused.insert(name);
+        }
+    }
+    report_refused(args, gallery, &refused)?;
+    let (Some(basis), Some(purpose)) = (&args.basis, &args.purpose) else { return Ok((refused, 0)) };
+    let input = ConsentInput {
+        basis: basis.clone(),
+        purpose: purpose.clone(),
+        evidence: args.evidence.clone(),
+        recorded_by: faces_core::privacy::audit::os_user(),
+        expires: None,
+    };
+    let ids = grant.iter().map(|name| gallery.add_consent(name, &input)).collect::<Result<Vec<_>, _>>()?;
+    let n = ids.len();
+    if n > 0 {
+        let counts = serde_json::json!({ "records": n }).as_object().cloned().unwrap_or_default();
+        let event = Event { action: "consent-add".into(), purpose: Some(purpose.clone()), gallery: Some(args.gallery.display().to_string()), counts, subjects: ids };
+        ctx.audit(event)?;
+        eprintln!("faces: recorded the basis {basis:?} for {purpose:?} for {n} new person(s) in {}", args.gallery.display());
+    }
+    Ok((refused, n))
+}
+
+/// Tells the user who was refused and how to record consent.
+fn report_refused(args: &Args, gallery: &Gallery, refused: &BTreeSet<String>) -> anyhow::Result<()> {
+    for name in refused.iter().take(5) {
+        let why = if gallery.has_withdrawn(name)? { "withdrew consent" } else { "no active consent record" };
+        eprintln!("faces: {name}: {why}; not enrolled");
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "faces: {} person(s) refused for want of consent; record it with `faces consent add NAME --gallery {} --basis consent --purpose TEXT --evidence REF`{}",
+            refused.len(),
+            args.gallery.display(),
+            if args.basis.is_none() { ", or state a data-set-wide basis with --basis and --purpose" } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// Embeds one photo's main face; `None` when this photo is already in the gallery.
@@ -168,8 +271,8 @@ fn print_summary(args: &Args, s: &Summary, dataset: &Dataset) -> anyhow::Result<
         eprintln!("faces: {}: skipped: {}", skipped.path.display(), skipped.reason);
     }
     println!(
-        "{}: {} photo(s): {} enrolled, {} already enrolled, {} without a face, {} failed",
-        s.gallery, s.photos, s.enrolled, s.already_enrolled, s.no_face, s.failed
+        "{}: {} photo(s): {} enrolled, {} already enrolled, {} without a face, {} failed, {} refused (no consent)",
+        s.gallery, s.photos, s.enrolled, s.already_enrolled, s.no_face, s.failed, s.refused_no_consent
     );
     println!(
         "gallery now holds {} subject(s), {} template(s) [{}]; {:.1} s, {:.1} images/s",

@@ -7,6 +7,8 @@ use clap::{Args as ClapArgs, Subcommand};
 use faces_core::gallery::Gallery;
 use serde::Serialize;
 
+use faces_core::privacy::{Event, TemplateKey};
+
 use crate::Context;
 
 /// Inspect a gallery file, or remove a person from it
@@ -21,12 +23,30 @@ pub enum Command {
         /// Subject name as enrolled
         subject: String,
     },
-    /// Remove a subject and all their templates; freed space is zeroed
+    /// Erase a subject completely (the same as `faces forget`)
     Remove {
         #[command(flatten)]
         target: Target,
         /// Subject name as enrolled
         subject: String,
+    },
+    /// Erase every subject whose consent has expired or been withdrawn
+    Prune(Target),
+    /// Re-encrypt every template with a new key, written to a new key file
+    Rekey {
+        #[command(flatten)]
+        target: Target,
+        /// Where to write the new key (must not exist; owner-only). Use it
+        /// with --key-file or FACES_KEY_FILE from then on.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
+    /// Require (or, with --off, stop requiring) a stated --purpose for every search
+    RequirePurpose {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        off: bool,
     },
 }
 
@@ -48,11 +68,18 @@ struct Listing<'a> {
     subjects: Vec<faces_core::gallery::SubjectSummary>,
 }
 
-pub fn run(_ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::List(t) => list(&t),
         Command::Show { target, subject } => show(&target, &subject),
-        Command::Remove { target, subject } => remove(&target, &subject),
+        Command::Remove { target, subject } => super::forget::erase(ctx, &target.gallery, &subject, target.json),
+        Command::Prune(t) => prune(ctx, &t),
+        Command::Rekey { target, new_key_file } => rekey(ctx, &target, &new_key_file),
+        Command::RequirePurpose { target, off } => {
+            Gallery::open(&target.gallery)?.set_purpose_required(!off)?;
+            println!("{}: a stated purpose is {} for searches", target.gallery.display(), if off { "optional" } else { "required" });
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -101,15 +128,35 @@ fn show(t: &Target, subject: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn remove(t: &Target, subject: &str) -> anyhow::Result<ExitCode> {
+fn prune(ctx: &Context, t: &Target) -> anyhow::Result<ExitCode> {
     let mut gallery = Gallery::open(&t.gallery)?;
-    if !gallery.remove(subject)? {
-        anyhow::bail!("{}: no subject named {subject:?}; nothing removed", t.gallery.display());
-    }
+    let erased = gallery.prune()?;
+    let counts = serde_json::json!({ "subjects": erased.len() }).as_object().cloned().unwrap_or_default();
+    let subjects = erased.iter().map(|e| e.subject_id.clone()).collect();
+    ctx.audit(Event { action: "prune".into(), gallery: Some(t.gallery.display().to_string()), counts, subjects, ..Default::default() })?;
     if t.json {
-        println!("{}", serde_json::json!({ "removed": subject }));
+        println!("{}", serde_json::json!({ "erased": erased }));
     } else {
-        println!("removed {subject} and their templates from {}", t.gallery.display());
+        println!("{}: erased {} subject(s) with no active consent", t.gallery.display(), erased.len());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rekey(ctx: &Context, t: &Target, new_key_file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if new_key_file.exists() {
+        anyhow::bail!("{}: already exists; name a new file for the new key", new_key_file.display());
+    }
+    let mut gallery = Gallery::open(&t.gallery)?;
+    gallery.unlock(ctx.key.load(false)?.0)?;
+    // The new key is on disk before any template depends on it.
+    let new = TemplateKey::generate_file(new_key_file)?;
+    let templates = gallery.rekey(&new)?;
+    let counts = serde_json::json!({ "templates": templates }).as_object().cloned().unwrap_or_default();
+    ctx.audit(Event { action: "rekey".into(), gallery: Some(t.gallery.display().to_string()), counts, ..Default::default() })?;
+    println!(
+        "{}: {templates} template(s) re-encrypted; the key is now {} (use --key-file or FACES_KEY_FILE); the old key no longer opens this gallery",
+        t.gallery.display(),
+        new_key_file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

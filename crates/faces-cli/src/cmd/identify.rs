@@ -8,6 +8,7 @@ use faces_core::gallery::Gallery;
 use faces_core::identify::{Identification, Policy, Searcher};
 use faces_core::image::{self, ImageLimits};
 use faces_core::pipeline::{EmbeddedFace, Pipeline};
+use faces_core::privacy::Event;
 use faces_core::{draw, Face};
 use ::image::{Rgb, RgbImage};
 use serde::Serialize;
@@ -61,6 +62,10 @@ pub struct Args {
     /// Write copies of the photos with boxes and names drawn into DIR
     #[arg(long, value_name = "DIR")]
     annotate: Option<PathBuf>,
+    /// Why this search is made, recorded in the audit trail (required when
+    /// the gallery says so: `faces gallery require-purpose`)
+    #[arg(long)]
+    purpose: Option<String>,
 }
 
 /// One face in `--json` output.
@@ -81,14 +86,18 @@ struct ImageRecord<'a> {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let gallery = Gallery::open(&args.gallery)?;
+    let mut gallery = Gallery::open(&args.gallery)?;
+    if gallery.purpose_required()? && args.purpose.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        anyhow::bail!("{}: this gallery requires a stated purpose for every search; pass --purpose TEXT", args.gallery.display());
+    }
+    gallery.unlock(ctx.key.load(false)?.0)?;
     let found = inputs::collect(&args.paths);
     let workers = found.images.len().clamp(1, ctx.threads);
     let mut pipeline = Pipeline::load(&ctx.store, &gallery.recogniser.name, &ctx.engine_options(workers))?;
     pipeline.flip = gallery.recogniser.flip;
     gallery.check_recogniser(&pipeline.embedder.id(pipeline.flip))?;
-    let (index, names) = gallery.index()?;
-    let searcher = Searcher { index, names };
+    let (index, subjects) = gallery.index()?;
+    let searcher = Searcher::new(index, subjects);
     let policy = Policy {
         threshold: args.threshold.unwrap_or(gallery.threshold.value),
         min_margin: args.min_margin,
@@ -104,6 +113,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("file,face,x,y,width,height,name,similarity,confidence,margin,decision");
     }
     let (mut photos, mut faces, mut named) = (0usize, 0usize, 0usize);
+    let mut named_ids = std::collections::BTreeSet::new();
     let bar = output::progress(found.images.len(), "identifying");
     let work = |input: &Input| identify_one(&pipeline, &searcher, &policy, input, &args);
     batch::in_order(&found.images, workers, &bar, work, |input, result| {
@@ -112,7 +122,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(found) => {
                 photos += 1;
                 faces += found.len();
-                named += found.iter().filter(|f| f.id.name != faces_core::identify::UNKNOWN).count();
+                for f in found.iter().filter(|f| f.id.name != faces_core::identify::UNKNOWN) {
+                    named += 1;
+                    named_ids.extend(searcher.id_of(&f.id.name).map(String::from));
+                }
                 print_result(&args, &file, &found);
             }
             Err(e) => {
@@ -120,6 +133,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 report_error(&args, &file, &format!("{e:#}"));
             }
         }
+    })?;
+    ctx.audit(Event {
+        action: "identify".into(),
+        purpose: args.purpose.clone(),
+        gallery: Some(args.gallery.display().to_string()),
+        counts: serde_json::json!({ "photos": photos, "faces": faces, "named": named, "failed": failed })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        subjects: named_ids.into_iter().collect(),
     })?;
     if !args.json && !args.csv {
         eprintln!(

@@ -1,12 +1,16 @@
 //! One module per sub-command.
 
+pub mod audit;
 pub mod bench;
 pub mod clean;
 pub mod compare;
+pub mod consent;
 pub mod detect;
 pub mod embed;
 pub mod enrol;
 pub mod evaluate;
+pub mod forget;
 pub mod gallery;
 pub mod identify;
 pub mod models;
+pub mod subject;

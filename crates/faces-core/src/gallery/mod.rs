@@ -8,6 +8,12 @@
 //! Enrolment writes in batches, one transaction each: an interrupted run
 //! leaves every earlier batch intact, and a rerun skips photos already
 //! enrolled (by subject and SHA-256 of the file's bytes).
+//!
+//! Privacy: templates are sealed with the gallery's key ([`TemplateKey`],
+//! never stored here; a sealed check value tells a wrong key from a tampered
+//! template). A subject is enrolled and matched only while they have an
+//! active consent record; [`Gallery::forget`] erases a subject completely
+//! and vacuums the file so no freed page keeps their bytes.
 
 pub mod search;
 
@@ -18,6 +24,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{Embedding, RecogniserId};
+use crate::privacy::consent::{self, Consent, ConsentInput};
+use crate::privacy::TemplateKey;
 use crate::{clock, Error, Face, Result};
 pub use search::{Hit, Index};
 
@@ -64,12 +72,33 @@ pub struct SourceRecord {
     pub enrolled: String,
 }
 
+/// What is held with one template besides the (encrypted) embedding.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateRecord {
+    pub photo_sha256: String,
+    /// The face's box, landmarks and scores as enrolled.
+    pub face: serde_json::Value,
+}
+
+/// What erasing a subject removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Erasure {
+    /// The subject's pseudonymous id (kept in the consent record and audit trail).
+    pub subject_id: String,
+    pub templates: i64,
+    pub photos: i64,
+}
+
+/// The sealed value that tells whether a key is this gallery's.
+const KEY_CHECK: &[u8] = b"faces gallery key check";
+
 /// An open gallery file.
 pub struct Gallery {
     conn: Connection,
     path: PathBuf,
     pub recogniser: RecogniserId,
     pub threshold: Threshold,
+    key: Option<TemplateKey>,
 }
 
 impl Gallery {
@@ -94,7 +123,7 @@ impl Gallery {
 
     /// Creates a new, empty gallery at `path` (which must not exist). The file
     /// is built under a temporary name and renamed into place when complete.
-    pub fn create(path: &Path, recogniser: RecogniserId, threshold: Threshold) -> Result<Gallery> {
+    pub fn create(path: &Path, recogniser: RecogniserId, threshold: Threshold, key: &TemplateKey) -> Result<Gallery> {
         if path.exists() {
             return Err(Error::Invalid(format!("{}: already exists", path.display())));
         }
@@ -108,20 +137,39 @@ impl Gallery {
             gallery.recogniser = recogniser;
             gallery.threshold = threshold;
             gallery.write_meta()?;
+            gallery.write_key_check(key)?;
         }
         // Temporary files are created owner-only (0600); SQLite gives its WAL
         // and shared-memory files the same mode.
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Self::open(path)
+        let mut gallery = Self::open(path)?;
+        gallery.unlock(key.clone())?;
+        Ok(gallery)
     }
 
-    /// Opens `path`, or creates it when it does not exist yet.
-    pub fn open_or_create(path: &Path, recogniser: RecogniserId, threshold: Threshold) -> Result<Gallery> {
-        if path.exists() {
-            Self::open(path)
-        } else {
-            Self::create(path, recogniser, threshold)
+    /// Checks `key` against the gallery's sealed check value and keeps it for
+    /// reading and writing templates.
+    pub fn unlock(&mut self, key: TemplateKey) -> Result<()> {
+        let check = self.meta_value("key_check")?;
+        let sealed = hex_decode(&check).ok_or_else(|| self.damaged("key_check is not hex"))?;
+        if key.open(b"key-check", &sealed).as_deref() != Some(KEY_CHECK) {
+            return Err(Error::Invalid(format!(
+                "{}: wrong key ({}): this gallery's templates were sealed with another key; set FACES_KEY or --key-file to the key it was made with",
+                self.path.display(),
+                key.origin
+            )));
         }
+        self.key = Some(key);
+        Ok(())
+    }
+
+    fn write_key_check(&mut self, key: &TemplateKey) -> Result<()> {
+        let sealed = key.seal(b"key-check", KEY_CHECK)?;
+        self.set_meta("key_check", &hex_encode(&sealed))
+    }
+
+    fn key(&self) -> Result<&TemplateKey> {
+        self.key.as_ref().ok_or_else(|| Error::Invalid(format!("{}: gallery not unlocked with its key", self.path.display())))
     }
 
     fn from_connection(conn: Connection, path: &Path) -> Result<Gallery> {
@@ -130,7 +178,7 @@ impl Gallery {
         conn.execute_batch(setup).map_err(|e| not_a_gallery(path, &e))?;
         let recogniser = RecogniserId { name: String::new(), models: Vec::new(), embedding_size: 0, flip: true };
         let threshold = Threshold { value: 0.0, source: String::new() };
-        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold })
+        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold, key: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -176,28 +224,35 @@ impl Gallery {
             .map_err(|e| not_a_gallery(&self.path, &e))
     }
 
+    fn damaged(&self, why: &str) -> Error {
+        Error::Invalid(format!("{}: damaged gallery: {why}", self.path.display()))
+    }
+
+    fn meta_value(&self, key: &str) -> Result<String> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(|e| db_error(&self.path, &e))?
+            .ok_or_else(|| self.damaged(&format!("no {key} record")))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        let sql = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        self.conn.execute(sql, params![key, value]).map_err(|e| db_error(&self.path, &e))?;
+        Ok(())
+    }
+
     fn read_meta(&self) -> Result<(RecogniserId, Threshold)> {
-        let get = |key: &str| -> Result<String> {
-            self.conn
-                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(|e| db_error(&self.path, &e))?
-                .ok_or_else(|| Error::Invalid(format!("{}: damaged gallery: no {key} record", self.path.display())))
-        };
-        let parse_error = |key: &str, e: serde_json::Error| Error::Invalid(format!("{}: damaged gallery: {key}: {e}", self.path.display()));
-        let recogniser = serde_json::from_str(&get("recogniser")?).map_err(|e| parse_error("recogniser", e))?;
-        let threshold = serde_json::from_str(&get("threshold")?).map_err(|e| parse_error("threshold", e))?;
+        let recogniser = serde_json::from_str(&self.meta_value("recogniser")?).map_err(|e| self.damaged(&format!("recogniser: {e}")))?;
+        let threshold = serde_json::from_str(&self.meta_value("threshold")?).map_err(|e| self.damaged(&format!("threshold: {e}")))?;
         Ok((recogniser, threshold))
     }
 
     fn write_meta(&mut self) -> Result<()> {
         let recogniser = serde_json::to_string(&self.recogniser).map_err(|e| Error::Invalid(e.to_string()))?;
         let threshold = serde_json::to_string(&self.threshold).map_err(|e| Error::Invalid(e.to_string()))?;
-        let sql = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
-        for (key, value) in [("recogniser", recogniser), ("threshold", threshold)] {
-            self.conn.execute(sql, params![key, value]).map_err(|e| db_error(&self.path, &e))?;
-        }
-        Ok(())
+        self.set_meta("recogniser", &recogniser)?;
+        self.set_meta("threshold", &threshold)
     }
 
     /// Refuses to mix templates: `id` must be the recogniser that made this gallery.
@@ -218,6 +273,20 @@ impl Gallery {
         )))
     }
 
+    /// Whether every search must state its purpose.
+    pub fn purpose_required(&self) -> Result<bool> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'require_purpose'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error(&self.path, &e))?;
+        Ok(value.as_deref() == Some("true"))
+    }
+
+    pub fn set_purpose_required(&mut self, required: bool) -> Result<()> {
+        self.set_meta("require_purpose", if required { "true" } else { "false" })
+    }
+
     /// Sets the decision threshold stored with the gallery.
     pub fn set_threshold(&mut self, threshold: Threshold) -> Result<()> {
         self.threshold = threshold;
@@ -234,17 +303,25 @@ impl Gallery {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| db_error(&self.path, &e))
     }
 
-    /// Writes a batch of enrolments in one transaction: all of it lands or none.
+    /// Writes a batch of enrolments in one transaction: all of it lands or
+    /// none. Every subject must have an active consent record.
     pub fn add(&mut self, batch: &[Enrolment]) -> Result<()> {
+        let key = self.key()?.clone();
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, &e);
         let dim = self.recogniser.embedding_size;
-        let now = clock::now();
+        let (now, today) = (clock::now(), consent::today());
         let tx = self.conn.transaction().map_err(err)?;
         for e in batch {
-            tx.execute("INSERT INTO subjects (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING", params![e.subject, now])
+            let subject: Option<(i64, String)> = tx
+                .query_row(&format!("SELECT s.id, s.uid FROM subjects s WHERE s.name = ?1 AND {}", active("?2")), params![e.subject, today], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
                 .map_err(err)?;
-            let subject: i64 = tx.query_row("SELECT id FROM subjects WHERE name = ?1", [&e.subject], |r| r.get(0)).map_err(err)?;
+            let Some((subject, uid)) = subject else {
+                return Err(no_consent(&path, &e.subject));
+            };
             let status = if e.face.is_some() { "enrolled" } else { "no face" };
             let inserted = tx
                 .execute(
@@ -262,13 +339,110 @@ impl Gallery {
                 .query_row("SELECT id FROM photos WHERE subject_id = ?1 AND sha256 = ?2", params![subject, e.sha256], |r| r.get(0))
                 .map_err(err)?;
             let face = serde_json::to_string(face).map_err(|e| Error::Invalid(e.to_string()))?;
+            let sealed = key.seal(&template_context(&uid, &e.sha256), &embedding_bytes(embedding))?;
             tx.execute(
                 "INSERT INTO templates (subject_id, photo_id, face, embedding) VALUES (?1, ?2, ?3, ?4)",
-                params![subject, photo, face, embedding_bytes(embedding)],
+                params![subject, photo, face, sealed],
             )
             .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// Which of `names` have no active consent record.
+    pub fn without_consent<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<&'a str>> {
+        let today = consent::today();
+        let sql = format!("SELECT count(*) FROM subjects s WHERE s.name = ?1 AND {}", active("?2"));
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| db_error(&self.path, &e))?;
+        let mut missing = Vec::new();
+        for name in names {
+            let n: i64 = stmt.query_row(params![name, today], |r| r.get(0)).map_err(|e| db_error(&self.path, &e))?;
+            if n == 0 {
+                missing.push(name);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Whether `name` has withdrawn a consent record: a data-set-wide basis
+    /// must not enrol them again; only a new record of their own can.
+    pub fn has_withdrawn(&self, name: &str) -> Result<bool> {
+        let sql = "SELECT count(*) FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.name = ?1 AND c.withdrawn IS NOT NULL";
+        let n: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).map_err(|e| db_error(&self.path, &e))?;
+        Ok(n > 0)
+    }
+
+    /// Records a consent (or other legal basis) for a subject, creating the
+    /// subject when new. Returns the subject's pseudonymous id.
+    pub fn add_consent(&mut self, name: &str, input: &ConsentInput) -> Result<String> {
+        input.validate(&consent::today())?;
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, &e);
+        let now = clock::now();
+        let tx = self.conn.transaction().map_err(err)?;
+        let existing: Option<(i64, String)> =
+            tx.query_row("SELECT id, uid FROM subjects WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(err)?;
+        let (id, uid) = match existing {
+            Some(found) => found,
+            None => {
+                let uid = random_uid()?;
+                tx.execute("INSERT INTO subjects (uid, name, created) VALUES (?1, ?2, ?3)", params![uid, name, now]).map_err(err)?;
+                (tx.last_insert_rowid(), uid)
+            }
+        };
+        tx.execute(
+            "INSERT INTO consents (subject_id, subject_uid, basis, purpose, evidence, recorded_by, recorded, expires) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, uid, input.basis, input.purpose, input.evidence, input.recorded_by, now, input.expires],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(uid)
+    }
+
+    /// Withdraws every active record of a subject: they are unmatchable from
+    /// now on (their templates stay until erased). Returns the number withdrawn.
+    pub fn withdraw_consent(&mut self, name: &str) -> Result<usize> {
+        let sql = "UPDATE consents SET withdrawn = ?1 WHERE withdrawn IS NULL AND erased IS NULL \
+                   AND subject_id = (SELECT id FROM subjects WHERE name = ?2)";
+        self.conn.execute(sql, params![clock::now(), name]).map_err(|e| db_error(&self.path, &e))
+    }
+
+    /// Consent records, of one subject or of all (erased subjects' records included), oldest first.
+    pub fn consents(&self, name: Option<&str>) -> Result<Vec<Consent>> {
+        let today = consent::today();
+        let sql = "SELECT c.id, s.name, c.subject_uid, c.basis, c.purpose, c.evidence, c.recorded_by, c.recorded, \
+                   c.expires, c.withdrawn, c.erased FROM consents c LEFT JOIN subjects s ON s.id = c.subject_id \
+                   WHERE ?1 IS NULL OR s.name = ?1 ORDER BY c.id";
+        let mut stmt = self.conn.prepare(sql).map_err(|e| db_error(&self.path, &e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                let (expires, withdrawn, erased): (Option<String>, Option<String>, Option<String>) = (r.get(8)?, r.get(9)?, r.get(10)?);
+                Ok(Consent {
+                    id: r.get(0)?,
+                    subject: r.get(1)?,
+                    subject_id: r.get(2)?,
+                    basis: r.get(3)?,
+                    purpose: r.get(4)?,
+                    evidence: r.get(5)?,
+                    recorded_by: r.get(6)?,
+                    recorded: r.get(7)?,
+                    active: consent::is_active(expires.as_deref(), withdrawn.as_deref(), erased.as_deref(), &today),
+                    expires,
+                    withdrawn,
+                    erased,
+                })
+            })
+            .map_err(|e| db_error(&self.path, &e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| db_error(&self.path, &e))
+    }
+
+    /// A subject's pseudonymous id, if there is such a subject.
+    pub fn subject_id(&self, name: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT uid FROM subjects WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error(&self.path, &e))
     }
 
     /// Every subject with counts, by name.
@@ -299,37 +473,176 @@ impl Gallery {
         Ok(Some(rows.collect::<rusqlite::Result<_>>().map_err(err)?))
     }
 
-    /// Removes a subject with all their photos' records and templates; the
-    /// freed pages are zeroed (`secure_delete`). False when there was no such subject.
-    pub fn remove(&mut self, name: &str) -> Result<bool> {
-        let removed = self.conn.execute("DELETE FROM subjects WHERE name = ?1", [name]).map_err(|e| db_error(&self.path, &e))?;
-        Ok(removed > 0)
+    /// Metadata of one subject's templates (the face box and landmarks each
+    /// came from, and its photo's hash), never the embeddings themselves;
+    /// `None` when there is no such subject.
+    pub fn templates_of(&self, name: &str) -> Result<Option<Vec<TemplateRecord>>> {
+        let err = |e: rusqlite::Error| db_error(&self.path, &e);
+        let id: Option<i64> = self.conn.query_row("SELECT id FROM subjects WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(err)?;
+        let Some(id) = id else { return Ok(None) };
+        let sql = "SELECT p.sha256, t.face FROM templates t JOIN photos p ON p.id = t.photo_id WHERE t.subject_id = ?1 ORDER BY t.id";
+        let mut stmt = self.conn.prepare(sql).map_err(err)?;
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(err)?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (photo_sha256, face) = row.map_err(err)?;
+            let face = serde_json::from_str(&face).map_err(|_| self.damaged("a template's face record is not JSON"))?;
+            records.push(TemplateRecord { photo_sha256, face });
+        }
+        Ok(Some(records))
     }
 
-    /// Loads every template into a search index, with subject names by index.
-    pub fn index(&self) -> Result<(Index, Vec<String>)> {
+    /// Erases a subject completely: templates, photo records and name go,
+    /// their consent records keep only the basis, purpose and dates under the
+    /// pseudonymous id; then the file and its journal are rewritten so no
+    /// freed page keeps their bytes. `None` when there is no such subject.
+    pub fn forget(&mut self, name: &str) -> Result<Option<Erasure>> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, &e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let found: Option<(i64, String)> =
+            tx.query_row("SELECT id, uid FROM subjects WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(err)?;
+        let Some((id, uid)) = found else { return Ok(None) };
+        let count = |table: &str| -> Result<i64> {
+            tx.query_row(&format!("SELECT count(*) FROM {table} WHERE subject_id = ?1"), [id], |r| r.get(0)).map_err(err)
+        };
+        let erasure = Erasure { subject_id: uid.clone(), templates: count("templates")?, photos: count("photos")? };
+        tx.execute("UPDATE consents SET evidence = NULL, recorded_by = NULL, erased = ?1 WHERE subject_uid = ?2", params![clock::now(), uid])
+            .map_err(err)?;
+        tx.execute("DELETE FROM subjects WHERE id = ?1", [id]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.compact()?;
+        Ok(Some(erasure))
+    }
+
+    /// Erases every subject with no active consent record (expired or withdrawn).
+    pub fn prune(&mut self) -> Result<Vec<Erasure>> {
+        let today = consent::today();
+        let names: Vec<String> = {
+            let sql = format!("SELECT s.name FROM subjects s WHERE NOT {} ORDER BY s.name", active("?1"));
+            let mut stmt = self.conn.prepare(&sql).map_err(|e| db_error(&self.path, &e))?;
+            let rows = stmt.query_map([today], |r| r.get(0)).map_err(|e| db_error(&self.path, &e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| db_error(&self.path, &e))?
+        };
+        let mut erased = Vec::new();
+        for name in names {
+            erased.extend(self.forget(&name)?);
+        }
+        Ok(erased)
+    }
+
+    /// Rewrites the file without free pages and empties the write-ahead log.
+    fn compact(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| db_error(&self.path, &e))
+    }
+
+    /// Re-seals every template with `new` in one transaction, then compacts
+    /// the file so no template sealed with the old key remains.
+    pub fn rekey(&mut self, new: &TemplateKey) -> Result<usize> {
+        let old = self.key()?.clone();
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| db_error(&path, &e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let rows: Vec<(i64, String, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare("SELECT t.id, s.uid, p.sha256, t.embedding FROM templates t JOIN subjects s ON s.id = t.subject_id JOIN photos p ON p.id = t.photo_id")
+                .map_err(err)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        for (id, uid, sha, sealed) in &rows {
+            let context = template_context(uid, sha);
+            let plain = old.open(&context, sealed).ok_or_else(|| tampered(&path, *id))?;
+            tx.execute("UPDATE templates SET embedding = ?1 WHERE id = ?2", params![new.seal(&context, &plain)?, id]).map_err(err)?;
+        }
+        let check = hex_encode(&new.seal(b"key-check", KEY_CHECK)?);
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'key_check'", [check]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.key = Some(new.clone());
+        self.compact()?;
+        Ok(rows.len())
+    }
+
+    /// Loads the templates of every subject with an active consent record
+    /// into a search index, with subject names and pseudonymous ids by index.
+    /// A template that fails authentication stops the load.
+    pub fn index(&self) -> Result<(Index, Vec<(String, String)>)> {
+        let key = self.key()?;
         let err = |e: rusqlite::Error| db_error(&self.path, &e);
         let dim = self.recogniser.embedding_size;
-        let mut names: Vec<String> = Vec::new();
+        let mut subjects: Vec<(String, String)> = Vec::new();
         let mut position = std::collections::HashMap::new();
         let mut index = Index::new(dim);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT s.id, s.name, t.embedding FROM templates t JOIN subjects s ON s.id = t.subject_id ORDER BY t.id")
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
+        let sql = format!(
+            "SELECT t.id, s.id, s.name, s.uid, p.sha256, t.embedding FROM templates t JOIN subjects s ON s.id = t.subject_id \
+             JOIN photos p ON p.id = t.photo_id WHERE {} ORDER BY t.id",
+            active("?1")
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(err)?;
+        let mut rows = stmt.query([consent::today()]).map_err(err)?;
         while let Some(row) = rows.next().map_err(err)? {
-            let (id, name, blob): (i64, String, Vec<u8>) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?, row.get(2).map_err(err)?);
-            let embedding = embedding_from_bytes(&blob, dim)
-                .ok_or_else(|| Error::Invalid(format!("{}: damaged gallery: a template of {name} has the wrong size", self.path.display())))?;
+            let (template, id): (i64, i64) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+            let (name, uid, sha): (String, String, String) = (row.get(2).map_err(err)?, row.get(3).map_err(err)?, row.get(4).map_err(err)?);
+            let sealed: Vec<u8> = row.get(5).map_err(err)?;
+            let plain = key.open(&template_context(&uid, &sha), &sealed).ok_or_else(|| tampered(&self.path, template))?;
+            let embedding = embedding_from_bytes(&plain, dim).ok_or_else(|| self.damaged("a template has the wrong size"))?;
             let subject = *position.entry(id).or_insert_with(|| {
-                names.push(name);
-                names.len() as u32 - 1
+                subjects.push((name, uid));
+                subjects.len() as u32 - 1
             });
             index.push(subject, &embedding);
         }
-        Ok((index, names))
+        Ok((index, subjects))
     }
+}
+
+/// SQL condition: subject `s` has a consent record in force on the date
+/// bound to the parameter `today` (such as `?2`).
+fn active(today: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM consents c WHERE c.subject_id = s.id AND c.withdrawn IS NULL \
+         AND c.erased IS NULL AND (c.expires IS NULL OR c.expires >= {today}))"
+    )
+}
+
+/// What a sealed template is bound to: moving it to another subject or photo breaks it.
+fn template_context(uid: &str, photo_sha256: &str) -> Vec<u8> {
+    format!("faces-template\0{uid}\0{photo_sha256}").into_bytes()
+}
+
+fn random_uid() -> Result<String> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Invalid(format!("no randomness from the OS: {e}")))?;
+    Ok(hex_encode(&bytes))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
+fn tampered(path: &Path, template: i64) -> Error {
+    Error::Invalid(format!(
+        "{}: template {template} failed authentication: the gallery was altered or damaged; restore it from a backup",
+        path.display()
+    ))
+}
+
+fn no_consent(path: &Path, name: &str) -> Error {
+    Error::Invalid(format!(
+        "{}: {name} has no active consent record; add one with `faces consent add {name:?} --gallery {} --basis consent \
+         --purpose TEXT --evidence REF`, or enrol a research data set with --basis research --purpose TEXT",
+        path.display(),
+        path.display()
+    ))
 }
 
 fn embedding_bytes(e: &Embedding) -> Vec<u8> {

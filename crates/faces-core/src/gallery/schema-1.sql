@@ -4,10 +4,28 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- uid: a random pseudonymous id, the only way the audit trail names a subject.
 CREATE TABLE subjects (
     id      INTEGER PRIMARY KEY,
+    uid     TEXT NOT NULL UNIQUE,
     name    TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL
+);
+-- The legal basis for holding a subject's templates. Erasure deletes the
+-- subject and clears the record's personal fields (evidence, recorded_by),
+-- keeping when and on what basis data was held, under the pseudonymous uid.
+CREATE TABLE consents (
+    id          INTEGER PRIMARY KEY,
+    subject_id  INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+    subject_uid TEXT NOT NULL,
+    basis       TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    evidence    TEXT,
+    recorded_by TEXT,
+    recorded    TEXT NOT NULL,
+    expires     TEXT,
+    withdrawn   TEXT,
+    erased      TEXT
 );
 -- Every photo processed for a subject, with or without a usable face, so that
 -- reruns skip it. The photo itself is never copied: only its path and hash.
@@ -21,7 +39,8 @@ CREATE TABLE photos (
     UNIQUE (subject_id, sha256)
 );
 -- One template per enrolled face: the face's box and landmarks (JSON) and its
--- embedding as little-endian f32 values.
+-- embedding, little-endian f32 values sealed with XChaCha20-Poly1305 (random
+-- nonce first) and bound to the subject's uid and the photo's hash.
 CREATE TABLE templates (
     id         INTEGER PRIMARY KEY,
     subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
@@ -31,3 +50,4 @@ CREATE TABLE templates (
 );
 CREATE INDEX templates_subject ON templates(subject_id);
 CREATE INDEX photos_subject ON photos(subject_id);
+CREATE INDEX consents_subject ON consents(subject_id);
