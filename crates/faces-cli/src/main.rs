@@ -3,6 +3,7 @@
 
 mod batch;
 mod cmd;
+mod html;
 mod inputs;
 mod output;
 
@@ -26,6 +27,9 @@ Identify: faces identify photos/ --gallery club.gallery --annotate named/
 Erase:    faces forget NAME --gallery club.gallery   (subject access: faces subject export NAME ...)
 Audit:    faces audit verify                  (every enrol, search and erasure, hash-chained)
 Measure:  faces evaluate lfw --data ../shared/data/lfw
+Tune:     faces calibrate photos/ --gallery club.gallery --fmr 1e-3   (threshold from the error rate you accept)
+Report:   faces report photos/ --out report/ --groups groups.csv       (ROC, DET, worst pairs, bias)
+Serve:    faces serve --gallery club.gallery --addr 127.0.0.1:8080   (keys: faces keys create ...)
 Clean:    faces clean photos/ --out report/   (a verdict per photo of a labelled data set)
 Scripts:  add --json for machine-readable output (one JSON object per line)
 
@@ -77,9 +81,14 @@ enum Command {
     Subject(cmd::subject::Command),
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
+    Serve(cmd::serve::Args),
     /// Measure recognition accuracy on a benchmark (LFW)
     #[command(subcommand)]
     Evaluate(cmd::evaluate::Command),
+    Calibrate(cmd::calibrate::CalibrateArgs),
+    Report(cmd::calibrate::ReportArgs),
     #[command(subcommand)]
     Models(cmd::models::Command),
     /// Measure speed and memory of detection and embedding
@@ -146,7 +155,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Forget(args) => cmd::forget::run(&ctx, args),
         Command::Subject(command) => cmd::subject::run(&ctx, command),
         Command::Audit(command) => cmd::audit::run(&ctx, command),
+        Command::Keys(command) => cmd::keys::run(&ctx, command),
+        Command::Serve(args) => cmd::serve::run(&ctx, args),
         Command::Evaluate(command) => cmd::evaluate::run(&ctx, command),
+        Command::Calibrate(args) => cmd::calibrate::calibrate(&ctx, args),
+        Command::Report(args) => cmd::calibrate::report(&ctx, args),
         Command::Models(command) => cmd::models::run(&ctx, command),
         Command::Bench(command) => cmd::bench::run(&ctx, command),
     }

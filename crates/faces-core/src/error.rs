@@ -15,6 +15,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     Image { path: PathBuf, reason: String },
 
+    /// An image refused before decoding because it is bigger than the limits allow.
+    #[error("{path}: {reason}")]
+    TooLarge { path: PathBuf, reason: String },
+
     /// A model file is missing, corrupt or of the wrong kind.
     #[error("{path}: {reason}")]
     Model { path: PathBuf, reason: String },

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::embed::{Confidence, Embedding};
 use crate::gallery::Index;
+use crate::Face;
 
 /// The name given to a face that matches nobody well enough.
 pub const UNKNOWN: &str = "unknown";
@@ -53,6 +54,16 @@ pub struct Identification {
     pub margin: Option<f32>,
     pub decision: Decision,
     pub candidates: Vec<Candidate>,
+}
+
+/// A face and who it is: one face of `faces identify --json` and of the
+/// service's `/v1/identify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedFace {
+    #[serde(flatten)]
+    pub face: Face,
+    #[serde(flatten)]
+    pub id: Identification,
 }
 
 /// A gallery's templates in memory with their subjects' names and

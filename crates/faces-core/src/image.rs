@@ -5,7 +5,8 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+pub use image::RgbImage;
 
 use crate::{Error, Result};
 
@@ -81,14 +82,14 @@ pub fn decode(bytes: &[u8], name: &Path, limits: &ImageLimits) -> Result<RgbImag
         return Err(Error::image(name, format!("{format:?} header gives an empty {w}x{h} image")));
     }
     if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return Err(Error::image(
-            name,
-            format!(
+        return Err(Error::TooLarge {
+            path: name.to_path_buf(),
+            reason: format!(
                 "{w}x{h} is {:.0} megapixels, above the {:.0} megapixel limit (raise it with --max-pixels if the file is trusted)",
                 (u64::from(w) * u64::from(h)) as f64 / 1e6,
                 limits.max_pixels as f64 / 1e6
             ),
-        ));
+        });
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(bad)?;

@@ -122,14 +122,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             g.unlock(ctx.key.load(false)?.0)?;
             g
         }
-        None => {
-            let (key, created) = ctx.key.load(true)?;
-            if created {
-                eprintln!("faces: created the gallery key {} (owner-only); keep a copy: without it the templates cannot be read", key.origin);
-            }
-            let source = format!("default for {model} from the model manifest (chosen on LFW View 1 DevTrain)");
-            Gallery::create(&args.gallery, id, Threshold { value: pipeline.embedder.threshold, source }, &key)?
-        }
+        None => create_gallery(ctx, &args.gallery, &pipeline)?,
     };
 
     let mut summary = Summary { gallery: args.gallery.display().to_string(), model, photos: dataset.samples.len(), ..Default::default() };
@@ -190,6 +183,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     })?;
     print_summary(&args, &summary, &dataset)?;
     Ok(if summary.failed + summary.refused_no_consent > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// A new, empty gallery for the pipeline's recogniser at its default
+/// threshold; makes the key file on first use and says where it is.
+pub fn create_gallery(ctx: &Context, path: &Path, pipeline: &Pipeline) -> anyhow::Result<Gallery> {
+    let (key, created) = ctx.key.load(true)?;
+    if created {
+        eprintln!("faces: created the gallery key {} (owner-only); keep a copy: without it the templates cannot be read", key.origin);
+    }
+    let model = &pipeline.embedder.name;
+    let source = format!("default for {model} from the model manifest (chosen on LFW View 1 DevTrain)");
+    let id = pipeline.embedder.id(pipeline.flip);
+    Ok(Gallery::create(path, id, Threshold { value: pipeline.embedder.threshold, source }, &key)?)
 }
 
 /// Records the data-set-wide basis (--basis, --purpose) for everyone without

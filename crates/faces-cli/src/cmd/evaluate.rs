@@ -13,10 +13,11 @@ use faces_core::eval::{self, Pair, Verification};
 use faces_core::files::{write_atomically, Access};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::ArtifactKind;
-use faces_core::pipeline;
+use faces_core::{pipeline, BBox};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::calibrate;
 use crate::{output, Context};
 
 #[derive(Subcommand)]
@@ -55,7 +56,9 @@ pub struct LfwArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
-    /// Write roc.svg, wrong_pairs.csv and results.json into DIR
+    /// Write into DIR: report.html and report.json (as `faces report`; the
+    /// first model's in DIR, the others' in DIR/MODEL/), and roc.svg,
+    /// wrong_pairs.csv and results.json comparing every model
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -98,7 +101,7 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let bar = output::progress(images.len(), "embedding LFW");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.threads).build()?;
-    let embedded: Vec<anyhow::Result<Vec<Option<Embedding>>>> = pool.install(|| {
+    let embedded: Vec<anyhow::Result<Embedded>> = pool.install(|| {
         images
             .par_iter()
             .map(|path| {
@@ -110,14 +113,14 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     });
     bar.finish_and_clear();
     let ms_per_image = start.elapsed().as_secs_f64() * 1e3 * ctx.threads as f64 / images.len().max(1) as f64;
-    let mut table: BTreeMap<&Path, Vec<Option<Embedding>>> = BTreeMap::new();
+    let mut table: BTreeMap<&Path, Embedded> = BTreeMap::new();
     for (path, result) in images.iter().zip(embedded) {
         table.insert(path, result?);
     }
 
     let scores: Vec<Vec<f32>> =
-        (0..names.len()).map(|m| score_pairs(&pairs, |p| table.get(p).and_then(|e| e[m].as_ref()))).collect();
-    let without_face = |m: usize| table.values().filter(|e| e[m].is_none()).count();
+        (0..names.len()).map(|m| score_pairs(&pairs, |p| table.get(p).and_then(|e| e.embeddings[m].as_ref()))).collect();
+    let without_face = |m: usize| table.values().filter(|e| e.embeddings[m].is_none()).count();
     let mut results: Vec<ModelResult> = names
         .iter()
         .enumerate()
@@ -148,6 +151,12 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
     print_results(&args, &pairs_file, &results, pairs.len())?;
     if let Some(dir) = &args.report {
         write_report(dir, &pairs, &results)?;
+        // Each model's full report (the first in DIR, the others in DIR/MODEL/).
+        for (i, result) in results.iter().enumerate() {
+            let out = if i == 0 { dir.clone() } else { dir.join(folder_name(&result.model)) };
+            let face_of = |p: &Path| table.get(p).and_then(|e| e.face);
+            calibrate::write_pairs_report(&out, (&args.data, &pairs_file), &pairs, face_of, &result.model, &result.verification.scores)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -161,15 +170,22 @@ pub fn installed_recognisers(ctx: &Context) -> Vec<String> {
     single.map(|a| a.name.clone()).chain(fused.map(|f| f.name.clone())).collect()
 }
 
-fn embed_main_face(path: &Path, detector: &Detector, recognisers: &[Embedder], flip: bool) -> anyhow::Result<Vec<Option<Embedding>>> {
+/// The photo's main face: its box and each recogniser's embedding of it.
+struct Embedded {
+    face: Option<BBox>,
+    embeddings: Vec<Option<Embedding>>,
+}
+
+fn embed_main_face(path: &Path, detector: &Detector, recognisers: &[Embedder], flip: bool) -> anyhow::Result<Embedded> {
     let img = image::load(path, &ImageLimits::default())?;
     let Some(face) = pipeline::main_face(detector, &DetectorOptions::default(), &img)? else {
-        return Ok(vec![None; recognisers.len()]);
+        return Ok(Embedded { face: None, embeddings: vec![None; recognisers.len()] });
     };
-    recognisers
+    let embeddings = recognisers
         .iter()
         .map(|r| Ok(r.embed_faces(&img, std::slice::from_ref(&face), flip).with_context(|| path.display().to_string())?.pop()))
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Embedded { face: Some(face.bbox), embeddings })
 }
 
 /// A logistic fusion fitted on every pair, written as a weighted mean of
@@ -267,6 +283,12 @@ fn write_report(dir: &Path, pairs: &[Pair], results: &[ModelResult]) -> anyhow::
     write(dir, "results.json", serde_json::to_string_pretty(results)?.as_bytes())?;
     eprintln!("report written to {}", dir.display());
     Ok(())
+}
+
+/// A model name as a folder name: `fitted-fusion(a+b)` becomes `fitted-fusion-a-b`.
+fn folder_name(model: &str) -> String {
+    let mapped: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    mapped.trim_matches('-').to_string()
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use faces_core::gallery::Gallery;
-use faces_core::identify::{Identification, Policy, Searcher};
+use faces_core::identify::{NamedFace, Policy, Searcher};
 use faces_core::image::{self, ImageLimits};
 use faces_core::pipeline::{EmbeddedFace, Pipeline};
 use faces_core::privacy::Event;
-use faces_core::{draw, Face};
+use faces_core::draw;
 use ::image::{Rgb, RgbImage};
 use serde::Serialize;
 
@@ -23,7 +23,9 @@ use crate::{batch, output, Context};
 /// best similarity is below the threshold (the gallery's, set when it was made
 /// or calibrated, unless --threshold is given) or when the runner-up is within
 /// --min-margin of it. `confidence` estimates the probability that the best
-/// candidate is the same person (a logistic fit on LFW pairs, even prior odds).
+/// candidate is the same person, for even prior odds: the map `faces calibrate`
+/// fitted on your data and stored in the gallery, else the recogniser's own
+/// (fitted on LFW pairs).
 ///
 /// Output: a text summary; --json prints one record per photo
 /// ({"file", "faces": [{"box", "landmarks", "score", "name", "similarity",
@@ -68,15 +70,6 @@ pub struct Args {
     purpose: Option<String>,
 }
 
-/// One face in `--json` output.
-#[derive(Serialize)]
-struct NamedFace {
-    #[serde(flatten)]
-    face: Face,
-    #[serde(flatten)]
-    id: Identification,
-}
-
 #[derive(Serialize)]
 struct ImageRecord<'a> {
     file: String,
@@ -102,7 +95,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         threshold: args.threshold.unwrap_or(gallery.threshold.value),
         min_margin: args.min_margin,
         top_k: args.top_k.max(1),
-        confidence: pipeline.embedder.confidence,
+        confidence: gallery.confidence.or(pipeline.embedder.confidence),
     };
 
     let mut failed = found.missing.len();

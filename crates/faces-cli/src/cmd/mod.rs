@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod calibrate;
 pub mod clean;
 pub mod compare;
 pub mod consent;
@@ -12,5 +13,7 @@ pub mod evaluate;
 pub mod forget;
 pub mod gallery;
 pub mod identify;
+pub mod keys;
 pub mod models;
+pub mod serve;
 pub mod subject;

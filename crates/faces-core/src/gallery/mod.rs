@@ -15,6 +15,7 @@
 //! active consent record; [`Gallery::forget`] erases a subject completely
 //! and vacuums the file so no freed page keeps their bytes.
 
+pub mod api_keys;
 pub mod search;
 
 use std::collections::HashSet;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{Embedding, RecogniserId};
+use crate::embed::{Confidence, Embedding, RecogniserId};
 use crate::privacy::consent::{self, Consent, ConsentInput};
 use crate::privacy::TemplateKey;
 use crate::{clock, Error, Face, Result};
@@ -33,7 +34,7 @@ pub use search::{Hit, Index};
 const APPLICATION_ID: i64 = 0x4641_4345;
 
 /// Schema versions, each the SQL that upgrades from the one before.
-const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql"), include_str!("schema-2.sql")];
 
 /// The decision threshold stored with a gallery and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +99,8 @@ pub struct Gallery {
     path: PathBuf,
     pub recogniser: RecogniserId,
     pub threshold: Threshold,
+    /// The similarity-to-probability map fitted by `faces calibrate`, if run.
+    pub confidence: Option<Confidence>,
     key: Option<TemplateKey>,
 }
 
@@ -118,6 +121,7 @@ impl Gallery {
         let (recogniser, threshold) = gallery.read_meta()?;
         gallery.recogniser = recogniser;
         gallery.threshold = threshold;
+        gallery.confidence = gallery.optional_meta("confidence")?.and_then(|v| serde_json::from_str(&v).ok());
         Ok(gallery)
     }
 
@@ -178,11 +182,17 @@ impl Gallery {
         conn.execute_batch(setup).map_err(|e| not_a_gallery(path, &e))?;
         let recogniser = RecogniserId { name: String::new(), models: Vec::new(), embedding_size: 0, flip: true };
         let threshold = Threshold { value: 0.0, source: String::new() };
-        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold, key: None })
+        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold, confidence: None, key: None })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Changes whenever another connection (another `faces` process) commits
+    /// to this gallery, so a long-running reader knows to reload its index.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| db_error(&self.path, &e))
     }
 
     /// Brings the schema to the newest version; refuses files from a newer `faces`.
@@ -273,14 +283,30 @@ impl Gallery {
         )))
     }
 
+    fn optional_meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error(&self.path, &e))
+    }
+
     /// Whether every search must state its purpose.
     pub fn purpose_required(&self) -> Result<bool> {
-        let value: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'require_purpose'", [], |r| r.get(0))
-            .optional()
-            .map_err(|e| db_error(&self.path, &e))?;
-        Ok(value.as_deref() == Some("true"))
+        Ok(self.optional_meta("require_purpose")?.as_deref() == Some("true"))
+    }
+
+    /// Stores what `faces calibrate` chose: the threshold (with how it was
+    /// obtained), the confidence map, and the calibration's figures as JSON.
+    pub fn set_calibration(&mut self, threshold: Threshold, confidence: Confidence, record: &serde_json::Value) -> Result<()> {
+        self.set_meta("calibration", &record.to_string())?;
+        self.set_meta("confidence", &serde_json::to_string(&confidence).map_err(|e| Error::Invalid(e.to_string()))?)?;
+        self.confidence = Some(confidence);
+        self.set_threshold(threshold)
+    }
+
+    /// The figures of the last calibration, if any.
+    pub fn calibration(&self) -> Result<Option<serde_json::Value>> {
+        Ok(self.optional_meta("calibration")?.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     pub fn set_purpose_required(&mut self, required: bool) -> Result<()> {
@@ -612,17 +638,17 @@ fn template_context(uid: &str, photo_sha256: &str) -> Vec<u8> {
     format!("faces-template\0{uid}\0{photo_sha256}").into_bytes()
 }
 
-fn random_uid() -> Result<String> {
+pub(crate) fn random_uid() -> Result<String> {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).map_err(|e| Error::Invalid(format!("no randomness from the OS: {e}")))?;
     Ok(hex_encode(&bytes))
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+pub(crate) fn hex_decode(hex: &str) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return None;
     }

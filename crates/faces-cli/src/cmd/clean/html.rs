@@ -9,6 +9,7 @@ use faces_core::draw;
 use faces_core::image::{self, ImageLimits};
 use rayon::prelude::*;
 
+use crate::html::{escape, jpeg_base64};
 use crate::output;
 
 /// Longest side of a thumbnail, in pixels.
@@ -100,55 +101,5 @@ fn thumbnail(report: &ImageReport, limits: &ImageLimits) -> Option<String> {
     let scale = (THUMBNAIL as f32 / photo.width().max(photo.height()) as f32).min(1.0);
     let (w, h) = ((photo.width() as f32 * scale).round() as u32, (photo.height() as f32 * scale).round() as u32);
     let small = image::resize(&photo, w, h);
-    let mut jpeg = Vec::new();
-    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&small).ok()?;
-    Some(base64(&jpeg))
-}
-
-/// Standard base64 with padding (RFC 4648).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for k in 0..4 {
-            let c = if k <= chunk.len() { ALPHABET[((n >> (18 - 6 * k)) & 63) as usize] as char } else { '=' };
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Escapes text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
-        for (plain, encoded) in cases {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-    }
-
-    #[test]
-    fn user_text_is_escaped() {
-        assert_eq!(escape("<b>Tom & \"Jerry\"'s</b>"), "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&#39;s&lt;/b&gt;");
-    }
+    jpeg_base64(&small)
 }

@@ -1,6 +1,16 @@
-//! Measuring verification accuracy: the LFW pairs protocol (10 folds, the
-//! threshold chosen on nine and tested on the tenth), true-accept rate at a
-//! fixed false-accept rate, and ROC curves.
+//! Measuring recognition: the LFW pairs protocol (10 folds, the threshold
+//! chosen on nine and tested on the tenth), true-accept rate at a fixed
+//! false-accept rate and ROC curves (here); thresholds from a target
+//! false-match rate with bootstrap intervals ([`calibrate`]); error rates by
+//! user-labelled group ([`groups`]); open-set identification on a data set
+//! ([`identification`]); and the figures of an evaluation report ([`report`],
+//! drawn with [`plot`]).
+
+pub mod calibrate;
+pub mod groups;
+pub mod identification;
+pub mod plot;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -233,18 +243,10 @@ pub fn tar_at_far(scored: &[(f32, bool)], far: f64) -> (f64, f32) {
     impostors.sort_by(|a, b| b.total_cmp(a));
     let allowed = (far * impostors.len() as f64).floor() as usize;
     // Accept strictly above the (allowed+1)-th highest impostor score.
-    let threshold = impostors.get(allowed).map_or(f32::NEG_INFINITY, |&s| next_up(s));
+    let threshold = impostors.get(allowed).map_or(f32::NEG_INFINITY, |&s| calibrate::next_up(s));
     let genuine: Vec<f32> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
     let accepted = genuine.iter().filter(|&&s| s >= threshold).count();
     (accepted as f64 / genuine.len().max(1) as f64, threshold)
-}
-
-fn next_up(x: f32) -> f32 {
-    if x.is_finite() {
-        f32::from_bits(if x >= 0.0 { x.to_bits() + 1 } else { x.to_bits() - 1 })
-    } else {
-        x
-    }
 }
 
 /// ROC points (false-accept rate, true-accept rate), one per distinct threshold.
@@ -275,37 +277,11 @@ pub fn auc(scored: &[(f32, bool)]) -> f64 {
 
 /// An SVG plot of ROC curves with a logarithmic false-accept axis (1e-4 .. 1).
 pub fn roc_svg(curves: &[(String, Vec<(f64, f64)>)]) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 480.0;
-    const M: f64 = 60.0;
-    const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
-    let x = |far: f64| M + (far.max(1e-4).log10() + 4.0) / 4.0 * (W - 2.0 * M);
-    let y = |tar: f64| H - M - (tar - 0.8).max(0.0) / 0.2 * (H - 2.0 * M);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    for e in -4..=0 {
-        let px = x(10f64.powi(e));
-        svg += &format!("<line x1=\"{px}\" y1=\"{M}\" x2=\"{px}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{px}\" y=\"{}\" text-anchor=\"middle\">1e{e}</text>\n", H - M, H - M + 18.0);
+    let mut chart = plot::Chart::new("ROC, LFW", plot::Axis::log("false accept rate", 1e-4, 1.0), plot::Axis::linear("true accept rate", 0.8, 1.0));
+    for (name, points) in curves {
+        chart = chart.line(name, points.clone());
     }
-    for k in 0..=4 {
-        let tar = 0.8 + 0.05 * f64::from(k);
-        let py = y(tar);
-        svg += &format!("<line x1=\"{M}\" y1=\"{py}\" x2=\"{}\" y2=\"{py}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{py}\" text-anchor=\"end\" dy=\"4\">{tar:.2}</text>\n", W - M, M - 6.0);
-    }
-    svg += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">false accept rate</text>\n", W / 2.0, H - 15.0);
-    svg += &format!("<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">true accept rate</text>\n", H / 2.0, H / 2.0);
-    for (i, (name, points)) in curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let path: Vec<String> = points.iter().filter(|p| p.0 >= 1e-4).map(|&(f, t)| format!("{:.1},{:.1}", x(f), y(t))).collect();
-        svg += &format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n", path.join(" "));
-        svg += &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>\n", M + 10.0, M + 16.0 * (i as f64 + 1.0), escape(name));
-    }
-    svg + "</svg>\n"
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    chart.svg()
 }
 
 #[cfg(test)]
