@@ -283,4 +283,13 @@ fn evaluate_writes_a_report_for_a_pairs_file() {
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "ROC curve drawn");
     assert!(std::fs::read_to_string(report.join("wrong_pairs.csv")).unwrap().starts_with("model,fold,same,score"));
     assert!(report.join("results.json").is_file());
+    // The same report as `faces report` (figures inline), with a warning,
+    // since 20 impostor pairs cannot measure an FMR of 1e-3.
+    let page = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(page.contains("id=\"render-check\"") && page.contains("<svg"), "figures inline");
+    assert!(page.contains("<b>Warning:</b>"), "the unsupported target is called out");
+    let figures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(figures["model"], "mobilefacenet");
+    assert_eq!(figures["calibration"]["support"], "unsupported", "{}", figures["calibration"]);
+    assert_eq!(figures["calibration"]["impostor_pairs"], 20);
 }

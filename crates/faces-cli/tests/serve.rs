@@ -78,6 +78,15 @@ fn api_with_keys_scopes_enrolment_erasure_and_audit() {
     got.sort();
     assert_eq!(got, ["kit_harington", "rose_leslie"], "{}", raw.body);
 
+    // Compare: the main faces of two photos at the gallery's threshold.
+    let (a, b) = (test.join("obama1.jpg"), knn().join("train/obama/obama2.jpg"));
+    let same = server.post_form("/v1/compare", &desk, &[], &[("a", &a), ("b", &b)], &[]);
+    assert_eq!(same.status, 200, "{}", same.body);
+    assert_eq!(same.json()["same"], true, "{}", same.body);
+    let other = server.post_form("/v1/compare", &desk, &[], &[("a", &a), ("b", &knn().join("train/biden/biden.jpg"))], &[]);
+    assert_eq!(other.json()["same"], false, "{}", other.body);
+    assert!(other.json()["similarity"].as_f64().unwrap() < same.json()["similarity"].as_f64().unwrap());
+
     // Enrolment needs an active consent record first.
     let obama = [("image", knn().join("train/obama/obama.jpg")), ("image", knn().join("train/obama/obama2.jpg"))];
     let files: Vec<(&str, &Path)> = obama.iter().map(|(f, p)| (*f, p.as_path())).collect();
@@ -102,7 +111,13 @@ fn api_with_keys_scopes_enrolment_erasure_and_audit() {
     assert_eq!(names(&server.post_form("/v1/identify", &desk, &[], &[("image", &test.join("obama1.jpg"))], &[])), ["unknown"]);
     assert_eq!(server.delete("/v1/subjects/obama", &admin).status, 404);
 
-    // A consent withdrawn from the CLI while the server runs makes the person unmatchable at once.
+    // A consent withdrawn, through the API or from the CLI while the server
+    // runs, makes the person unmatchable from the next request.
+    let withdrawn = server.post("/v1/consent/rose_leslie/withdraw", Some(&desk), "application/json", b"", &[]);
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.body);
+    let mut got = names(&server.post_form("/v1/identify", &desk, &[], &[("image", &test.join("kit_with_rose.jpg"))], &[]));
+    got.sort();
+    assert_eq!(got, ["kit_harington", "unknown"]);
     sandbox.ok(&["consent", "withdraw", "biden", "--gallery", gallery.to_str().unwrap()]);
     let mut got = names(&server.post_form("/v1/identify", &desk, &[], &[("image", &test.join("obama_and_biden.jpg"))], &[]));
     got.sort();
@@ -122,7 +137,7 @@ fn api_with_keys_scopes_enrolment_erasure_and_audit() {
     let entries = audit.json()["entries"].as_array().unwrap().clone();
     let desk_id = desk.split('_').nth(1).unwrap();
     assert!(entries.iter().any(|e| e["action"] == "identify" && e["actor"] == format!("key:{desk_id}") && e["purpose"] == "api test"), "{entries:?}");
-    for action in ["enrol", "forget", "consent-add", "compare"].iter().take(3) {
+    for action in ["enrol", "forget", "consent-add", "consent-withdraw", "compare", "detect"] {
         assert!(entries.iter().any(|e| e["action"] == *action && e["actor"].as_str().unwrap().starts_with("key:")), "no {action} entry");
     }
     assert!(!audit.body.contains("obama"), "no names in the audit trail");

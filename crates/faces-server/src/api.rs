@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use faces_core::gallery::{Enrolment, Gallery};
-use faces_core::identify::{NamedFace, Policy, Searcher};
+use faces_core::identify::{NamedFace, Policy};
 use faces_core::image::{self, ImageLimits};
 use faces_core::models::sha256_bytes;
 use faces_core::pipeline::{EmbeddedFace, Pipeline};
@@ -50,23 +50,24 @@ impl State {
         .map_err(|_| ApiError::internal("gallery task failed"))?
     }
 
-    /// The current index, reloaded when the gallery changed or the day turned.
-    async fn searcher(self: &Arc<Self>, force: bool) -> ApiResult<Arc<Searcher>> {
+    /// The gallery as loaded, reloaded first when it changed (another
+    /// process wrote to it, or `force` after this service did) or the day
+    /// turned (a consent may have expired).
+    async fn loaded(self: &Arc<Self>, force: bool) -> ApiResult<Loaded> {
         let state = Arc::clone(self);
         self.with_gallery(move |g| {
             let version = g.data_version()?;
             let today = faces_core::privacy::consent::today();
             if let Ok(current) = state.searcher.read() {
                 if !force && current.version == version && current.day == today {
-                    return Ok(Arc::clone(&current.searcher));
+                    return Ok(current.clone());
                 }
             }
             let loaded = Loaded::from(g)?;
-            let searcher = Arc::clone(&loaded.searcher);
             if let Ok(mut slot) = state.searcher.write() {
-                *slot = loaded;
+                *slot = loaded.clone();
             }
-            Ok(searcher)
+            Ok(loaded)
         })
         .await
     }
@@ -92,8 +93,12 @@ impl State {
         ImageLimits { max_pixels: self.config.max_pixels, max_file_bytes: self.config.max_body_bytes as u64 }
     }
 
+    /// The request's upload, read within the body limit and the request timeout.
     async fn form(&self, request: Request, raw_field: &str) -> ApiResult<Form> {
-        upload::read(request, self.config.max_body_bytes, raw_field).await
+        match tokio::time::timeout(self.config.timeout, upload::read(request, self.config.max_body_bytes, raw_field)).await {
+            Ok(form) => form,
+            Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the upload took more than {} s", self.config.timeout.as_secs()))),
+        }
     }
 }
 
@@ -106,11 +111,11 @@ pub async fn health() -> Json<Value> {
 }
 
 pub async fn ready(AxumState(state): St) -> ApiResult<Json<Value>> {
-    let searcher = state.searcher(false).await?;
+    let loaded = state.loaded(false).await?;
     Ok(Json(json!({
         "status": "ready",
         "model": state.pipeline.embedder.name,
-        "subjects": searcher.names.len(),
+        "subjects": loaded.searcher.names.len(),
         "workers": state.pool.workers,
         "queue_capacity": state.pool.capacity,
         "waiting": state.pool.waiting(),
@@ -146,7 +151,7 @@ pub struct Detected {
     faces: Vec<faces_core::Face>,
 }
 
-pub async fn detect(AxumState(state): St, request: Request) -> ApiResult<Json<Detected>> {
+pub async fn detect(AxumState(state): St, Extension(caller): Extension<Caller>, request: Request) -> ApiResult<Json<Detected>> {
     let file = state.form(request, "image").await?.file("image")?;
     let limits = state.limits();
     let detected = state
@@ -157,6 +162,7 @@ pub async fn detect(AxumState(state): St, request: Request) -> ApiResult<Json<De
         })
         .await??;
     state.metrics.faces.fetch_add(detected.faces.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    state.audit(&caller, "detect", json!({ "photos": 1, "faces": detected.faces.len() }), Vec::new()).await?;
     Ok(Json(detected))
 }
 
@@ -172,7 +178,7 @@ pub async fn compare(AxumState(state): St, Extension(caller): Extension<Caller>,
     let (Some(fa), Some(fb)) = faces else {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no face found in one of the photos"));
     };
-    let (threshold, confidence) = state.with_gallery(|g| Ok((g.threshold.value, g.confidence))).await?;
+    let Loaded { threshold, confidence, .. } = state.loaded(false).await?;
     let similarity = fa.embedding.similarity(&fb.embedding);
     let confidence = confidence.or(state.pipeline.embedder.confidence).map(|c| c.probability(similarity));
     state.audit(&caller, "compare", json!({ "photos": 2, "faces": 2 }), Vec::new()).await?;
@@ -200,19 +206,19 @@ pub struct Identified {
 }
 
 pub async fn identify(AxumState(state): St, Extension(caller): Extension<Caller>, Query(q): Query<IdentifyQuery>, request: Request) -> ApiResult<Json<Identified>> {
-    let required = state.with_gallery(|g| Ok(g.purpose_required()?)).await?;
-    if required && caller.purpose.is_none() {
+    let loaded = state.loaded(false).await?;
+    if loaded.purpose_required && caller.purpose.is_none() {
+        upload::discard(request, state.config.max_body_bytes).await;
         return Err(ApiError::bad_request("this gallery requires a stated purpose for every search: send an X-Purpose header"));
     }
     let file = state.form(request, "image").await?.file("image")?;
-    let searcher = state.searcher(false).await?;
-    let (threshold, confidence) = state.with_gallery(|g| Ok((g.threshold.value, g.confidence))).await?;
     let policy = Policy {
-        threshold: q.threshold.unwrap_or(threshold),
+        threshold: q.threshold.unwrap_or(loaded.threshold),
         min_margin: q.min_margin.unwrap_or(0.03),
         top_k: q.top_k.unwrap_or(5).clamp(1, 100),
-        confidence: confidence.or(state.pipeline.embedder.confidence),
+        confidence: loaded.confidence.or(state.pipeline.embedder.confidence),
     };
+    let searcher = loaded.searcher;
     let (limits, main_only) = (state.limits(), q.main_face.unwrap_or(false));
     let search = Arc::clone(&searcher);
     let result = state
@@ -240,8 +246,9 @@ pub async fn identify(AxumState(state): St, Extension(caller): Extension<Caller>
     Ok(Json(identified))
 }
 
-pub async fn list_subjects(AxumState(state): St) -> ApiResult<Json<Value>> {
+pub async fn list_subjects(AxumState(state): St, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
     let subjects = state.with_gallery(|g| Ok(g.subjects()?)).await?;
+    state.audit(&caller, "subjects-list", json!({ "subjects": subjects.len() }), Vec::new()).await?;
     Ok(Json(json!({ "subjects": subjects })))
 }
 
@@ -300,7 +307,7 @@ pub async fn enrol(AxumState(state): St, Extension(caller): Extension<Caller>, r
             Ok(g.subject_id(&who)?)
         })
         .await?;
-    state.searcher(true).await?;
+    state.loaded(true).await?;
     let counts = json!({ "photos": enrolled + no_face + already + failed.len(), "enrolled": enrolled, "already_enrolled": already, "no_face": no_face, "failed": failed.len() });
     state.audit(&caller, "enrol", counts, id.into_iter().collect()).await?;
     Ok(Json(json!({ "subject": name, "enrolled": enrolled, "already_enrolled": already, "no_face": no_face, "failed": failed })))
@@ -312,7 +319,7 @@ pub async fn forget(AxumState(state): St, Extension(caller): Extension<Caller>, 
     let Some(erasure) = erasure else {
         return Err(ApiError::not_found(format!("no subject named {name:?}; nothing erased")));
     };
-    state.searcher(true).await?;
+    state.loaded(true).await?;
     let counts = json!({ "templates": erasure.templates, "photos": erasure.photos });
     state.audit(&caller, "forget", counts, vec![erasure.subject_id.clone()]).await?;
     Ok(Json(json!({ "erased": name, "templates": erasure.templates, "photos": erasure.photos, "subject_id": erasure.subject_id })))
@@ -358,7 +365,7 @@ pub async fn withdraw_consent(AxumState(state): St, Extension(caller): Extension
     if withdrawn == 0 {
         return Err(ApiError::not_found(format!("{name:?} has no active consent record to withdraw")));
     }
-    state.searcher(true).await?;
+    state.loaded(true).await?;
     state.audit(&caller, "consent-withdraw", json!({ "records": withdrawn }), id.into_iter().collect()).await?;
     Ok(Json(json!({ "subject": name, "withdrawn": withdrawn })))
 }

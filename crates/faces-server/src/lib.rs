@@ -63,9 +63,14 @@ pub struct State {
     metrics: metrics::Metrics,
 }
 
-/// The gallery's index as loaded, and what it was loaded from.
+/// The gallery as a search sees it: its index and decision settings, and
+/// what they were loaded from.
+#[derive(Clone)]
 struct Loaded {
     searcher: Arc<Searcher>,
+    threshold: f32,
+    confidence: Option<faces_core::embed::Confidence>,
+    purpose_required: bool,
     /// The gallery's data version and the day at loading: a change in either
     /// (another process wrote to it; a consent may have expired) reloads it.
     version: i64,
@@ -109,8 +114,8 @@ async fn shutdown_signal() {
 }
 
 impl State {
-    fn new(config: Config, parts: Parts) -> anyhow::Result<State> {
-        let loaded = Loaded::from(&parts.gallery)?;
+    fn new(config: Config, mut parts: Parts) -> anyhow::Result<State> {
+        let loaded = Loaded::from(&mut parts.gallery)?;
         Ok(State {
             pool: pool::Pool::new(config.workers, config.queue),
             config,
@@ -125,10 +130,14 @@ impl State {
 }
 
 impl Loaded {
-    fn from(gallery: &Gallery) -> faces_core::Result<Loaded> {
+    fn from(gallery: &mut Gallery) -> faces_core::Result<Loaded> {
+        gallery.refresh()?;
         let (index, subjects) = gallery.index()?;
         Ok(Loaded {
             searcher: Arc::new(Searcher::new(index, subjects)),
+            threshold: gallery.threshold.value,
+            confidence: gallery.confidence,
+            purpose_required: gallery.purpose_required()?,
             version: gallery.data_version()?,
             day: faces_core::privacy::consent::today(),
         })

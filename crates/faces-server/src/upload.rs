@@ -45,6 +45,13 @@ impl Form {
     }
 }
 
+/// Reads (and drops) a refused request's body, within `limit` and a few
+/// seconds, so that a client still sending its upload reads the answer
+/// instead of a reset connection.
+pub async fn discard(request: Request, limit: usize) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), to_bytes(request.into_body(), limit)).await;
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body above the {} MB limit", limit >> 20))
 }
@@ -66,8 +73,7 @@ pub async fn read(request: Request, limit: usize, raw_field: &str) -> ApiResult<
         return Ok(Form { files: vec![file], text: BTreeMap::new() });
     }
     let shown = if content_type.is_empty() { "none".to_string() } else { format!("{content_type:?}") };
-    // Read what the client sends before answering, as for any refusal (see `routes::refuse`).
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), to_bytes(request.into_body(), limit)).await;
+    discard(request, limit).await;
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("Content-Type {shown}: send multipart/form-data, or the image itself as image/jpeg, image/png, ..."),

@@ -20,12 +20,16 @@ pub mod search;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{Confidence, Embedding, RecogniserId};
 use crate::privacy::consent::{self, Consent, ConsentInput};
+use crate::privacy::key::{Cipher, Sealer};
 use crate::privacy::TemplateKey;
 use crate::{clock, Error, Face, Result};
 pub use search::{Hit, Index};
@@ -101,7 +105,10 @@ pub struct Gallery {
     pub threshold: Threshold,
     /// The similarity-to-probability map fitted by `faces calibrate`, if run.
     pub confidence: Option<Confidence>,
-    key: Option<TemplateKey>,
+    /// The cipher its templates are sealed with (meta `cipher`; galleries
+    /// made before it was recorded use XChaCha20-Poly1305).
+    pub cipher: Cipher,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl Gallery {
@@ -118,11 +125,22 @@ impl Gallery {
             .map_err(|e| not_a_gallery(path, &e))?;
         let mut gallery = Self::from_connection(conn, path)?;
         gallery.migrate()?;
-        let (recogniser, threshold) = gallery.read_meta()?;
-        gallery.recogniser = recogniser;
-        gallery.threshold = threshold;
-        gallery.confidence = gallery.optional_meta("confidence")?.and_then(|v| serde_json::from_str(&v).ok());
+        gallery.refresh()?;
         Ok(gallery)
+    }
+
+    /// Re-reads the recogniser, threshold and confidence map from the file,
+    /// for a reader that outlives another process's `faces calibrate`.
+    pub fn refresh(&mut self) -> Result<()> {
+        let (recogniser, threshold) = self.read_meta()?;
+        self.recogniser = recogniser;
+        self.threshold = threshold;
+        self.cipher = match self.optional_meta("cipher")? {
+            None => Cipher::XChaCha20Poly1305,
+            Some(name) => Cipher::parse(&name).ok_or_else(|| self.damaged(&format!("unknown cipher {name:?}; upgrade faces")))?,
+        };
+        self.confidence = self.optional_meta("confidence")?.and_then(|v| serde_json::from_str(&v).ok());
+        Ok(())
     }
 
     /// Creates a new, empty gallery at `path` (which must not exist). The file
@@ -141,7 +159,8 @@ impl Gallery {
             gallery.recogniser = recogniser;
             gallery.threshold = threshold;
             gallery.write_meta()?;
-            gallery.write_key_check(key)?;
+            gallery.set_meta("cipher", Cipher::NEWEST.name())?;
+            gallery.write_key_check(&key.sealer(Cipher::NEWEST))?;
         }
         // Temporary files are created owner-only (0600); SQLite gives its WAL
         // and shared-memory files the same mode.
@@ -156,24 +175,25 @@ impl Gallery {
     pub fn unlock(&mut self, key: TemplateKey) -> Result<()> {
         let check = self.meta_value("key_check")?;
         let sealed = hex_decode(&check).ok_or_else(|| self.damaged("key_check is not hex"))?;
-        if key.open(b"key-check", &sealed).as_deref() != Some(KEY_CHECK) {
+        let sealer = key.sealer(self.cipher);
+        if sealer.open(b"key-check", &sealed).as_deref() != Some(KEY_CHECK) {
             return Err(Error::Invalid(format!(
                 "{}: wrong key ({}): this gallery's templates were sealed with another key; set FACES_KEY or --key-file to the key it was made with",
                 self.path.display(),
                 key.origin
             )));
         }
-        self.key = Some(key);
+        self.sealer = Some(Arc::new(sealer));
         Ok(())
     }
 
-    fn write_key_check(&mut self, key: &TemplateKey) -> Result<()> {
-        let sealed = key.seal(b"key-check", KEY_CHECK)?;
+    fn write_key_check(&mut self, sealer: &Sealer) -> Result<()> {
+        let sealed = sealer.seal(b"key-check", KEY_CHECK)?;
         self.set_meta("key_check", &hex_encode(&sealed))
     }
 
-    fn key(&self) -> Result<&TemplateKey> {
-        self.key.as_ref().ok_or_else(|| Error::Invalid(format!("{}: gallery not unlocked with its key", self.path.display())))
+    fn sealer(&self) -> Result<Arc<Sealer>> {
+        self.sealer.clone().ok_or_else(|| Error::Invalid(format!("{}: gallery not unlocked with its key", self.path.display())))
     }
 
     fn from_connection(conn: Connection, path: &Path) -> Result<Gallery> {
@@ -182,7 +202,7 @@ impl Gallery {
         conn.execute_batch(setup).map_err(|e| not_a_gallery(path, &e))?;
         let recogniser = RecogniserId { name: String::new(), models: Vec::new(), embedding_size: 0, flip: true };
         let threshold = Threshold { value: 0.0, source: String::new() };
-        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold, confidence: None, key: None })
+        Ok(Gallery { conn, path: path.to_path_buf(), recogniser, threshold, confidence: None, cipher: Cipher::NEWEST, sealer: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -332,7 +352,7 @@ impl Gallery {
     /// Writes a batch of enrolments in one transaction: all of it lands or
     /// none. Every subject must have an active consent record.
     pub fn add(&mut self, batch: &[Enrolment]) -> Result<()> {
-        let key = self.key()?.clone();
+        let key = self.sealer()?;
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, &e);
         let dim = self.recogniser.embedding_size;
@@ -564,10 +584,12 @@ impl Gallery {
             .map_err(|e| db_error(&self.path, &e))
     }
 
-    /// Re-seals every template with `new` in one transaction, then compacts
-    /// the file so no template sealed with the old key remains.
+    /// Re-seals every template with `new` (and the newest cipher) in one
+    /// transaction, then compacts the file so no template sealed with the old
+    /// key remains.
     pub fn rekey(&mut self, new: &TemplateKey) -> Result<usize> {
-        let old = self.key()?.clone();
+        let old = self.sealer()?;
+        let new = new.sealer(Cipher::NEWEST);
         let path = self.path.clone();
         let err = |e: rusqlite::Error| db_error(&path, &e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -585,8 +607,14 @@ impl Gallery {
         }
         let check = hex_encode(&new.seal(b"key-check", KEY_CHECK)?);
         tx.execute("UPDATE meta SET value = ?1 WHERE key = 'key_check'", [check]).map_err(err)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('cipher', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [new.cipher().name()],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
-        self.key = Some(new.clone());
+        self.cipher = new.cipher();
+        self.sealer = Some(Arc::new(new));
         self.compact()?;
         Ok(rows.len())
     }
@@ -595,7 +623,7 @@ impl Gallery {
     /// into a search index, with subject names and pseudonymous ids by index.
     /// A template that fails authentication stops the load.
     pub fn index(&self) -> Result<(Index, Vec<(String, String)>)> {
-        let key = self.key()?;
+        let key = self.sealer()?;
         let err = |e: rusqlite::Error| db_error(&self.path, &e);
         let dim = self.recogniser.embedding_size;
         let mut subjects: Vec<(String, String)> = Vec::new();
@@ -607,12 +635,17 @@ impl Gallery {
             active("?1")
         );
         let mut stmt = self.conn.prepare(&sql).map_err(err)?;
-        let mut rows = stmt.query([consent::today()]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            let (template, id): (i64, i64) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
-            let (name, uid, sha): (String, String, String) = (row.get(2).map_err(err)?, row.get(3).map_err(err)?, row.get(4).map_err(err)?);
-            let sealed: Vec<u8> = row.get(5).map_err(err)?;
-            let plain = key.open(&template_context(&uid, &sha), &sealed).ok_or_else(|| tampered(&self.path, template))?;
+        type Row = (i64, i64, String, String, String, Vec<u8>);
+        let rows: Vec<Row> = stmt
+            .query_map([consent::today()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        // Decrypting is most of the cost of loading: spread it over the cores.
+        let opened: Vec<Option<Vec<u8>>> =
+            rows.par_iter().map(|(_, _, _, uid, sha, sealed)| key.open(&template_context(uid, sha), sealed)).collect();
+        for ((template, id, name, uid, _, _), plain) in rows.into_iter().zip(opened) {
+            let plain = plain.ok_or_else(|| tampered(&self.path, template))?;
             let embedding = embedding_from_bytes(&plain, dim).ok_or_else(|| self.damaged("a template has the wrong size"))?;
             let subject = *position.entry(id).or_insert_with(|| {
                 subjects.push((name, uid));
@@ -685,4 +718,57 @@ fn db_error(path: &Path, e: &rusqlite::Error) -> Error {
 
 fn not_a_gallery(path: &Path, e: &rusqlite::Error) -> Error {
     Error::Invalid(format!("{}: not a faces gallery (corrupt, or another kind of file): {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BBox, Landmarks, Point};
+
+    fn face() -> Face {
+        let p = Point { x: 1.0, y: 2.0 };
+        let landmarks = Landmarks { right_eye: p, left_eye: p, nose: p, mouth_right: p, mouth_left: p };
+        Face { bbox: BBox { x: 0.0, y: 0.0, width: 10.0, height: 10.0 }, landmarks, score: 0.99 }
+    }
+
+    /// A gallery made before the cipher was recorded (XChaCha20-Poly1305, no
+    /// `cipher` meta) still opens with its key, and `rekey` moves it to AES-256-GCM.
+    #[test]
+    fn galleries_sealed_with_xchacha_open_and_rekey_to_aes_gcm() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.gallery");
+        let key = TemplateKey::generate("test").unwrap();
+        let id = RecogniserId { name: "test".into(), models: Vec::new(), embedding_size: 4, flip: true };
+        let mut g = Gallery::create(&path, id, Threshold { value: 0.5, source: "test".into() }, &key).unwrap();
+        assert_eq!(g.cipher, Cipher::Aes256Gcm, "new galleries use AES-256-GCM");
+        let consent = ConsentInput { basis: "research".into(), purpose: "test".into(), evidence: None, recorded_by: "t".into(), expires: None };
+        g.add_consent("ann", &consent).unwrap();
+        let embedding = Embedding(vec![0.5, 0.5, 0.5, 0.5]);
+        let e = Enrolment { subject: "ann".into(), path: "ann.jpg".into(), sha256: "ab".repeat(32), face: Some((face(), embedding.clone())) };
+        g.add(&[e]).unwrap();
+
+        // Make it as an older faces did: every value sealed with XChaCha20-Poly1305, no cipher recorded.
+        let old = key.sealer(Cipher::XChaCha20Poly1305);
+        let uid = g.subject_id("ann").unwrap().unwrap();
+        let sealed = old.seal(&template_context(&uid, &"ab".repeat(32)), &embedding_bytes(&embedding)).unwrap();
+        g.conn.execute("UPDATE templates SET embedding = ?1", [sealed]).unwrap();
+        g.write_key_check(&old).unwrap();
+        g.conn.execute("DELETE FROM meta WHERE key = 'cipher'", []).unwrap();
+        drop(g);
+
+        let mut g = Gallery::open(&path).unwrap();
+        assert_eq!(g.cipher, Cipher::XChaCha20Poly1305);
+        g.unlock(key.clone()).unwrap();
+        let rows = |g: &Gallery| g.index().unwrap().0.rows().map(|(_, t)| t.to_vec()).collect::<Vec<_>>();
+        assert_eq!(rows(&g), vec![embedding.0.clone()]);
+
+        let new = TemplateKey::generate("new").unwrap();
+        assert_eq!(g.rekey(&new).unwrap(), 1);
+        drop(g);
+        let mut g = Gallery::open(&path).unwrap();
+        assert_eq!(g.cipher, Cipher::Aes256Gcm);
+        assert!(g.unlock(key).is_err(), "the old key no longer opens it");
+        g.unlock(new).unwrap();
+        assert_eq!(rows(&g), vec![embedding.0]);
+    }
 }

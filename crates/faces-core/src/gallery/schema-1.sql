@@ -39,7 +39,8 @@ CREATE TABLE photos (
     UNIQUE (subject_id, sha256)
 );
 -- One template per enrolled face: the face's box and landmarks (JSON) and its
--- embedding, little-endian f32 values sealed with XChaCha20-Poly1305 (random
+-- embedding, little-endian f32 values sealed with the gallery's cipher (meta
+-- `cipher`: AES-256-GCM; XChaCha20-Poly1305 when absent) (random
 -- nonce first) and bound to the subject's uid and the photo's hash.
 CREATE TABLE templates (
     id         INTEGER PRIMARY KEY,

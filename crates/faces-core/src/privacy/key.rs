@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use aes_gcm::Aes256Gcm;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::XChaCha20Poly1305;
 
 use crate::files::{write_atomically, Access};
 use crate::{Error, Result};
@@ -13,7 +14,84 @@ use crate::{Error, Result};
 /// Environment variable holding a key as 64 hex characters.
 pub const KEY_ENV: &str = "FACES_KEY";
 
-const NONCE_LEN: usize = 24;
+/// The authenticated cipher a gallery's templates are sealed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cipher {
+    /// AES-256-GCM, 96-bit random nonces: what new galleries use (AES-NI makes
+    /// it ~3x faster than XChaCha20-Poly1305 without compile-time CPU flags).
+    Aes256Gcm,
+    /// XChaCha20-Poly1305, 192-bit random nonces: galleries made before.
+    XChaCha20Poly1305,
+}
+
+impl Cipher {
+    /// The cipher new galleries and `rekey` use.
+    pub const NEWEST: Cipher = Cipher::Aes256Gcm;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cipher::Aes256Gcm => "aes-256-gcm",
+            Cipher::XChaCha20Poly1305 => "xchacha20-poly1305",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Cipher> {
+        [Cipher::Aes256Gcm, Cipher::XChaCha20Poly1305].into_iter().find(|c| c.name() == name)
+    }
+
+    fn nonce_len(self) -> usize {
+        match self {
+            Cipher::Aes256Gcm => 12,
+            Cipher::XChaCha20Poly1305 => 24,
+        }
+    }
+}
+
+/// A key made ready for one cipher (its key schedule computed once): seals
+/// and opens templates, from any number of threads.
+pub struct Sealer {
+    cipher: Cipher,
+    aead: Aead256,
+}
+
+enum Aead256 {
+    Aes(Box<Aes256Gcm>),
+    XChaCha(Box<XChaCha20Poly1305>),
+}
+
+impl Sealer {
+    pub fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+
+    /// Encrypts and authenticates `plain`, bound to `context` (which must be
+    /// given again to open it): a random nonce, then the ciphertext and tag.
+    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = vec![0u8; self.cipher.nonce_len()];
+        getrandom::fill(&mut nonce).map_err(|e| Error::Invalid(format!("no randomness from the OS: {e}")))?;
+        let payload = Payload { msg: plain, aad: context };
+        let sealed = match &self.aead {
+            Aead256::Aes(c) => c.encrypt(nonce.as_slice().into(), payload),
+            Aead256::XChaCha(c) => c.encrypt(nonce.as_slice().into(), payload),
+        };
+        let sealed = sealed.map_err(|_| Error::Invalid("encryption failed".into()))?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    /// Decrypts what [`seal`](Self::seal) made with the same key, cipher and
+    /// context; `None` when any of them or the bytes differ.
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < self.cipher.nonce_len() {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(self.cipher.nonce_len());
+        let payload = Payload { msg: body, aad: context };
+        match &self.aead {
+            Aead256::Aes(c) => c.decrypt(nonce.into(), payload).ok(),
+            Aead256::XChaCha(c) => c.decrypt(nonce.into(), payload).ok(),
+        }
+    }
+}
 
 /// A 256-bit template key.
 #[derive(Clone)]
@@ -128,27 +206,14 @@ impl TemplateKey {
         self.bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Encrypts and authenticates `plain`, bound to `context` (which must be
-    /// given again to open it): a random 24-byte nonce, then the ciphertext and tag.
-    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| Error::Invalid(format!("no randomness from the OS: {e}")))?;
-        let cipher = XChaCha20Poly1305::new((&self.bytes).into());
-        let sealed = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: context })
-            .map_err(|_| Error::Invalid("encryption failed".into()))?;
-        Ok([&nonce[..], &sealed].concat())
-    }
-
-    /// Decrypts what [`seal`](Self::seal) made with the same key and context;
-    /// `None` when the key, the context or the bytes differ.
-    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let cipher = XChaCha20Poly1305::new((&self.bytes).into());
-        cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context }).ok()
+    /// This key made ready for `cipher`.
+    pub fn sealer(&self, cipher: Cipher) -> Sealer {
+        let key = (&self.bytes).into();
+        let aead = match cipher {
+            Cipher::Aes256Gcm => Aead256::Aes(Box::new(Aes256Gcm::new(key))),
+            Cipher::XChaCha20Poly1305 => Aead256::XChaCha(Box::new(XChaCha20Poly1305::new(key))),
+        };
+        Sealer { cipher, aead }
     }
 }
 
@@ -157,16 +222,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_bytes_open_only_with_the_same_key_and_context() {
+    fn sealed_bytes_open_only_with_the_same_key_cipher_and_context() {
+        for cipher in [Cipher::Aes256Gcm, Cipher::XChaCha20Poly1305] {
+            let key = TemplateKey::generate("test").unwrap().sealer(cipher);
+            let sealed = key.seal(b"template 1", b"secret embedding").unwrap();
+            assert_eq!(key.open(b"template 1", &sealed).as_deref(), Some(&b"secret embedding"[..]));
+            assert!(key.open(b"template 2", &sealed).is_none(), "moved to another row");
+            assert!(TemplateKey::generate("other").unwrap().sealer(cipher).open(b"template 1", &sealed).is_none(), "wrong key");
+            let mut tampered = sealed.clone();
+            tampered[30] ^= 1;
+            assert!(key.open(b"template 1", &tampered).is_none(), "tampered");
+            assert_ne!(key.seal(b"template 1", b"secret embedding").unwrap(), sealed, "fresh nonce each time");
+        }
         let key = TemplateKey::generate("test").unwrap();
-        let sealed = key.seal(b"template 1", b"secret embedding").unwrap();
-        assert_eq!(key.open(b"template 1", &sealed).as_deref(), Some(&b"secret embedding"[..]));
-        assert!(key.open(b"template 2", &sealed).is_none(), "moved to another row");
-        assert!(TemplateKey::generate("other").unwrap().open(b"template 1", &sealed).is_none(), "wrong key");
-        let mut tampered = sealed.clone();
-        tampered[30] ^= 1;
-        assert!(key.open(b"template 1", &tampered).is_none(), "tampered");
-        assert_ne!(key.seal(b"template 1", b"secret embedding").unwrap(), sealed, "fresh nonce each time");
+        let sealed = key.sealer(Cipher::Aes256Gcm).seal(b"t", b"secret").unwrap();
+        assert!(key.sealer(Cipher::XChaCha20Poly1305).open(b"t", &sealed).is_none(), "the other cipher cannot open it");
     }
 
     #[test]
