@@ -96,6 +96,11 @@ fn api_with_keys_scopes_enrolment_erasure_and_audit() {
     let consent = serde_json::json!({ "subject": "obama", "basis": "consent", "purpose": "api test", "evidence": "FORM-1" });
     let recorded = server.post("/v1/consent", Some(&desk), "application/json", consent.to_string().as_bytes(), &[]);
     assert_eq!(recorded.status, 200, "{}", recorded.body);
+    let notes = sandbox.path().join("notes.jpg");
+    std::fs::write(&notes, b"not a photo").unwrap();
+    let unreadable = server.post_form("/v1/subjects", &desk, &[("name", "obama")], &[("image", &notes)], &[]);
+    assert_eq!(unreadable.status, 422, "{}", unreadable.body);
+    assert!(unreadable.json()["error"].as_str().unwrap().contains("notes.jpg"), "names the upload: {}", unreadable.body);
     let enrolled = server.post_form("/v1/subjects", &desk, &[("name", "obama")], &files, &[]);
     assert_eq!(enrolled.status, 200, "{}", enrolled.body);
     assert_eq!(enrolled.json()["enrolled"], 2);

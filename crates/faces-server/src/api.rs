@@ -298,6 +298,11 @@ pub async fn enrol(AxumState(state): St, Extension(caller): Extension<Caller>, r
             Err(e) => failed.push(e.to_string()),
         }
     }
+    if batch.is_empty() && already == 0 {
+        // Every photo failed to decode: nothing to enrol.
+        let first = failed.first().cloned().unwrap_or_default();
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("no photo could be read: {first}")));
+    }
     let enrolled = batch.iter().filter(|e| e.face.is_some()).count();
     let no_face = batch.len() - enrolled;
     let who = name.clone();
