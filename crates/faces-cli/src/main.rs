@@ -91,7 +91,7 @@ enum Command {
     Report(cmd::calibrate::ReportArgs),
     #[command(subcommand)]
     Models(cmd::models::Command),
-    /// Measure speed and memory of detection and embedding
+    /// Measure speed and memory: detection, embedding, search, gallery encryption
     #[command(subcommand)]
     Bench(cmd::bench::Command),
 }

@@ -35,7 +35,7 @@ impl State {
         match tokio::time::timeout(self.config.timeout, rx).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_)) => Err(ApiError::internal("the worker stopped before answering")),
-            Err(_) => Err(ApiError::busy(format!("timed out after {} s waiting for a worker", self.config.timeout.as_secs()), 2)),
+            Err(_) => Err(ApiError::busy(format!("timed out after {} s waiting for the answer", self.config.timeout.as_secs()), 2)),
         }
     }
 
@@ -58,13 +58,13 @@ impl State {
         self.with_gallery(move |g| {
             let version = g.data_version()?;
             let today = faces_core::privacy::consent::today();
-            if let Ok(current) = state.searcher.read() {
+            if let Ok(current) = state.loaded.read() {
                 if !force && current.version == version && current.day == today {
                     return Ok(current.clone());
                 }
             }
             let loaded = Loaded::from(g)?;
-            if let Ok(mut slot) = state.searcher.write() {
+            if let Ok(mut slot) = state.loaded.write() {
                 *slot = loaded.clone();
             }
             Ok(loaded)

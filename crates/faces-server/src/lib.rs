@@ -57,7 +57,7 @@ pub struct State {
     pipeline: Arc<Pipeline>,
     gallery: Mutex<Gallery>,
     gallery_name: String,
-    searcher: RwLock<Loaded>,
+    loaded: RwLock<Loaded>,
     audit: AuditLog,
     pool: pool::Pool,
     metrics: metrics::Metrics,
@@ -122,7 +122,7 @@ impl State {
             pipeline: Arc::new(parts.pipeline),
             gallery: Mutex::new(parts.gallery),
             gallery_name: parts.gallery_path.display().to_string(),
-            searcher: RwLock::new(loaded),
+            loaded: RwLock::new(loaded),
             audit: parts.audit,
             metrics: metrics::Metrics::new(),
         })
