@@ -282,6 +282,8 @@ fn evaluate_writes_a_report_for_a_pairs_file() {
     let svg = std::fs::read_to_string(report.join("roc.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "ROC curve drawn");
     assert!(std::fs::read_to_string(report.join("wrong_pairs.csv")).unwrap().starts_with("model,fold,same,score"));
+    let scores = std::fs::read_to_string(report.join("scores.csv")).unwrap();
+    assert!(scores.starts_with("fold,same,a,b,mobilefacenet\n") && scores.lines().count() == 41, "a row per pair");
     assert!(report.join("results.json").is_file());
     // The same report as `faces report` (figures inline), with a warning,
     // since 20 impostor pairs cannot measure an FMR of 1e-3.

@@ -58,7 +58,8 @@ pub struct LfwArgs {
     json: bool,
     /// Write into DIR: report.html and report.json (as `faces report`; the
     /// first model's in DIR, the others' in DIR/MODEL/), and roc.svg,
-    /// wrong_pairs.csv and results.json comparing every model
+    /// wrong_pairs.csv, scores.csv (every pair under every model) and
+    /// results.json comparing every model
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -278,8 +279,22 @@ fn write_report(dir: &Path, pairs: &[Pair], results: &[ModelResult]) -> anyhow::
             }
         }
     }
+    // Every pair's score under every model, for analyses of your own.
+    let mut all = String::from("fold,same,a,b");
+    for result in results {
+        all += &format!(",{}", result.model);
+    }
+    all.push('\n');
+    for (i, p) in pairs.iter().enumerate() {
+        all += &format!("{},{},{},{}", p.fold, p.same, p.a.display(), p.b.display());
+        for result in results {
+            all += &format!(",{:.6}", result.verification.scores.get(i).copied().unwrap_or(f32::NAN));
+        }
+        all.push('\n');
+    }
     write(dir, "roc.svg", eval::roc_svg(&curves).as_bytes())?;
     write(dir, "wrong_pairs.csv", wrong.as_bytes())?;
+    write(dir, "scores.csv", all.as_bytes())?;
     write(dir, "results.json", serde_json::to_string_pretty(results)?.as_bytes())?;
     eprintln!("report written to {}", dir.display());
     Ok(())
