@@ -87,6 +87,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         max_pixels: args.max_megapixels.max(1) * 1_000_000,
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
+    if !args.addr.ip().is_loopback() {
+        eprintln!(
+            "faces serve: warning: listening on {} in plain HTTP: API keys and photos cross the network unencrypted; put a TLS proxy in front",
+            args.addr
+        );
+    }
     let parts = Parts { pipeline, gallery, gallery_path: args.gallery.clone(), audit: ctx.audit.clone() };
     let gallery_name = args.gallery.display().to_string();
     faces_server::serve(config, parts, |addr| {
