@@ -282,7 +282,7 @@ fn peak_rss_mb() -> Option<f64> {
 fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.templates > 0 && args.subjects > 0 && args.dim > 0, "--templates, --subjects and --dim must be positive");
     let start = Instant::now();
-    let mut rng = SplitMix(42);
+    let mut rng = SplitMix::new(42);
     let mut index = Index::new(args.dim);
     let mut first = Vec::new();
     for i in 0..args.templates {
@@ -337,16 +337,16 @@ fn brute_force(index: &Index, probe: &[f32], k: usize) -> Vec<Hit> {
     hits
 }
 
-/// A small deterministic generator of synthetic templates.
-struct SplitMix(u64);
+/// A deterministic generator of synthetic templates (on the calibration's seeded generator).
+struct SplitMix(faces_core::eval::calibrate::Rng);
 
 impl SplitMix {
+    fn new(seed: u64) -> SplitMix {
+        SplitMix(faces_core::eval::calibrate::Rng::new(seed))
+    }
+
     fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        self.0.uniform() as f32 - 0.5
     }
 
     fn unit(&mut self, dim: usize) -> Vec<f32> {
@@ -380,7 +380,7 @@ fn gallery(ctx: &Context, args: GalleryArgs) -> anyhow::Result<ExitCode> {
     let threshold = Threshold { value: pipeline.embedder.threshold, source: "benchmark".into() };
     let mut g = Gallery::create(&path, pipeline.embedder.id(true), threshold, &key)?;
     let consent = ConsentInput { basis: "research".into(), purpose: "benchmark".into(), evidence: None, recorded_by: "bench".into(), expires: None };
-    let mut rng = SplitMix(7);
+    let mut rng = SplitMix::new(7);
     let subjects = args.templates.div_ceil(args.per_subject);
     let bar = crate::output::progress(subjects, "building gallery");
     for s in 0..subjects {

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use faces_core::detect::{Detector, DetectorOptions};
 use faces_core::embed::{Confidence, Embedder, Embedding, FusionSpec};
+use faces_core::eval::calibrate::{Comparison, ScoreSet};
 use faces_core::eval::{self, Pair, Verification};
 use faces_core::files::{write_atomically, Access};
 use faces_core::image::{self, ImageLimits};
@@ -17,7 +18,7 @@ use faces_core::{pipeline, BBox};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::calibrate;
+use super::calibrate as calibrate_cmd;
 use crate::{output, Context};
 
 #[derive(Subcommand)]
@@ -156,7 +157,7 @@ fn lfw(ctx: &Context, args: LfwArgs) -> anyhow::Result<ExitCode> {
         for (i, result) in results.iter().enumerate() {
             let out = if i == 0 { dir.clone() } else { dir.join(folder_name(&result.model)) };
             let face_of = |p: &Path| table.get(p).and_then(|e| e.face);
-            calibrate::write_pairs_report(&out, (&args.data, &pairs_file), &pairs, face_of, &result.model, &result.verification.scores)?;
+            calibrate_cmd::write_pairs_report(&out, (&args.data, &pairs_file), &pairs, face_of, &result.model, &result.verification.scores)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -210,11 +211,10 @@ fn fused_scores(spec: &FusionSpec, columns: &[Vec<f32>]) -> Vec<f32> {
     (0..n).map(|i| columns.iter().zip(&spec.weights).map(|(c, w)| w * c[i]).sum()).collect()
 }
 
-/// A logistic fit of same-person probability on similarity over every pair.
+/// The same-person probability map over every pair, fitted as `faces calibrate` fits it.
 fn fit_confidence(scores: &[f32], pairs: &[Pair]) -> Confidence {
-    let rows: Vec<usize> = (0..pairs.len()).collect();
-    let fit = eval::Fusion::fit(&[scores.to_vec()], &rows, pairs);
-    Confidence { intercept: fit.bias as f32, slope: fit.weights.first().copied().unwrap_or(0.0) as f32 }
+    let comparisons = scores.iter().zip(pairs).map(|(&score, p)| Comparison { score, same: p.same, a: 0, b: 0 });
+    faces_core::eval::calibrate::fit_confidence(&ScoreSet::from_comparisons(comparisons))
 }
 
 /// Cosine similarity of each pair; -1 when either photo has no face.

@@ -395,13 +395,16 @@ pub fn threshold_interval(scores: &ScoreSet, target: f64, rng: &mut Rng) -> (f32
 
 /// A logistic map from similarity to the probability of "same person" for
 /// even prior odds (the meaning of [`Confidence`]), fitted by Newton's method
-/// on the fine histograms: every genuine pair weighs 1/genuine and every
-/// impostor pair 1/impostors, so that a data set with far more impostor than
-/// genuine pairs still gives the even-odds probability.
+/// on the fine histograms. Each class weighs half of all the pairs (a
+/// genuine pair (g+i)/2g, an impostor pair (g+i)/2i), so that a data set
+/// with far more impostor than genuine pairs still gives the even-odds
+/// probability, and a balanced one (LFW's pairs) gives the plain
+/// maximum-likelihood fit.
 pub fn fit_confidence(scores: &ScoreSet) -> Confidence {
     let (g, i) = (scores.genuine.len().max(1) as f64, scores.impostors.max(1) as f64);
+    let (wg, wi) = ((g + i) / (2.0 * g), (g + i) / (2.0 * i));
     let cells: Vec<(f64, f64, f64)> = (0..BINS)
-        .map(|b| (f64::from(bin_edge(b)) + 1.0 / BINS as f64, scores.genuine_histogram[b] as f64 / g, scores.impostor_histogram[b] as f64 / i))
+        .map(|b| (f64::from(bin_edge(b)) + 1.0 / BINS as f64, scores.genuine_histogram[b] as f64 * wg, scores.impostor_histogram[b] as f64 * wi))
         .filter(|c| c.1 + c.2 > 0.0)
         .collect();
     let (mut a, mut k) = (0.0f64, 0.0f64);
