@@ -211,7 +211,7 @@ fn compare_decides_with_each_recogniser_and_the_fusion() {
     let Some(samples) = shared_samples() else { return };
     let s = |f: &str| samples.join("face_recognition").join(f).to_str().unwrap().to_string();
     let sb = Sandbox::new();
-    for model in ["mobilefacenet", "dlib-resnet", "fusion"] {
+    for model in ["sface", "mobilefacenet", "dlib-resnet", "fusion"] {
         let same = sb.faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("obama2.jpg")]);
         assert_eq!(same.status.code(), Some(0), "{model}: {}{}", text(&same.stdout), text(&same.stderr));
         let other = sb.faces(&["compare", "--json", "--model", model, &s("obama.jpg"), &s("biden.jpg")]);
@@ -235,7 +235,7 @@ fn embed_writes_unit_embeddings_as_json_and_npy() {
     let faces_json = records[0]["faces"].as_array().unwrap();
     assert_eq!(faces_json.len(), 2);
     let first: Vec<f64> = serde_json::from_value(faces_json[0]["embedding"].clone()).unwrap();
-    assert_eq!(first.len(), 192);
+    assert_eq!(first.len(), 128, "SFace embeddings");
     assert!((first.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-4, "unit length");
 
     let bytes = std::fs::read(&npy).unwrap();
@@ -243,8 +243,8 @@ fn embed_writes_unit_embeddings_as_json_and_npy() {
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     assert_eq!((10 + header_len) % 64, 0, "header padded to 64 bytes");
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(header.contains("'shape': (2, 192)") && header.contains("'<f4'"), "{header}");
-    assert_eq!(bytes.len(), 10 + header_len + 2 * 192 * 4);
+    assert!(header.contains("'shape': (2, 128)") && header.contains("'<f4'"), "{header}");
+    assert_eq!(bytes.len(), 10 + header_len + 2 * 128 * 4);
     let v0 = f32::from_le_bytes(bytes[10 + header_len..14 + header_len].try_into().unwrap());
     assert!((f64::from(v0) - first[0]).abs() < 1e-6, "npy rows match the JSON");
     #[cfg(unix)]

@@ -124,7 +124,7 @@ fn missing_corrupt_and_foreign_galleries_are_refused_clearly() {
     let out = sb.faces(&[&["enrol", train.to_str().unwrap(), "--gallery", good.to_str().unwrap(), "--model", "dlib-resnet"][..], &RESEARCH].concat());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("holds mobilefacenet templates, not dlib-resnet"), "{stderr}");
+    assert!(stderr.contains("holds sface templates, not dlib-resnet"), "{stderr}");
 }
 
 /// A data set of the first `people` LFW people with at least 4 photos each.

@@ -62,7 +62,7 @@ pub struct SearchArgs {
     /// Distinct subjects owning the templates
     #[arg(long, default_value_t = 250_000)]
     subjects: u32,
-    /// Embedding size (mobilefacenet 192, dlib-resnet 128, fusion 320)
+    /// Embedding size (sface and dlib-resnet 128, mobilefacenet 192)
     #[arg(long, default_value_t = 192)]
     dim: usize,
     #[arg(long, default_value_t = 5)]

@@ -44,7 +44,7 @@ pub struct Source {
     /// threshold chosen on the others
     #[arg(long, value_name = "FILE")]
     pairs: Option<PathBuf>,
-    /// Recogniser [default: the gallery's, else mobilefacenet]
+    /// Recogniser [default: the gallery's, else sface]
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
     /// Target false-match rate: the share of different-person pairs you accept being called the same

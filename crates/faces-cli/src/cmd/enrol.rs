@@ -52,7 +52,7 @@ pub struct Args {
     /// Gallery file to create or add to
     #[arg(long, value_name = "FILE")]
     gallery: PathBuf,
-    /// Recogniser for a new gallery (see `faces models list`) [default: mobilefacenet;
+    /// Recogniser for a new gallery (see `faces models list`) [default: sface;
     /// an existing gallery's own]
     #[arg(long)]
     model: Option<String>,

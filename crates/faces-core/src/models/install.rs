@@ -57,6 +57,19 @@ pub fn install(store: &ModelStore, artifact: &Artifact, options: &InstallOptions
     Ok(InstallOutcome::Installed)
 }
 
+/// The artifact's file as its package ships it (before any conversion), from the
+/// package `faces models install` left in `<models>/.packages`, hash-checked.
+pub fn source_file(store: &ModelStore, artifact: &Artifact) -> Result<Vec<u8>> {
+    let package = find_package(&store.dir.join(".packages"), artifact)?;
+    let bytes = extract(&package, artifact)?;
+    let (sha, size) = match (&artifact.source.sha256, artifact.source.size) {
+        (Some(sha), Some(size)) => (sha.as_str(), size),
+        _ => (artifact.sha256.as_str(), artifact.size),
+    };
+    check(&bytes, sha, size, &artifact.name, &package.display().to_string())?;
+    Ok(bytes)
+}
+
 /// Fetches the pinned package into `<models>/.packages` with the registry's client.
 fn download(store: &ModelStore, artifact: &Artifact) -> Result<PathBuf> {
     let src = &artifact.source;

@@ -53,6 +53,8 @@ pub enum Convert {
     Tflite,
     /// A dlib DNN serialised with `dlib::serialize`.
     Dlib,
+    /// An ONNX graph with weight-only quantisation (folded to float) or a fixed batch of 1.
+    Onnx,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -10,7 +10,7 @@ mod user;
 
 use std::path::{Path, PathBuf};
 
-pub use install::{install, InstallOptions, InstallOutcome};
+pub use install::{install, source_file, InstallOptions, InstallOutcome};
 pub use user::{add_recogniser, UserSpec, USER_MANIFEST};
 pub use manifest::{current_platform, Artifact, ArtifactKind, Convert, Extract, Manifest, Registry, Source};
 
@@ -19,7 +19,7 @@ use crate::{Error, Result};
 /// Name of the detector in the manifest.
 pub const DETECTOR: &str = "retinaface-mnet025";
 /// The recogniser used when none is named.
-pub const DEFAULT_RECOGNISER: &str = "mobilefacenet";
+pub const DEFAULT_RECOGNISER: &str = "sface";
 /// Name of the ONNX Runtime library in the manifest.
 pub const ONNXRUNTIME: &str = "onnxruntime";
 

@@ -253,7 +253,7 @@ fn encode_value_info(v: &ValueInfo) -> Vec<u8> {
     b
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -261,16 +261,16 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-fn put_tag(buf: &mut Vec<u8>, field: u64, wire: u64) {
+pub(crate) fn put_tag(buf: &mut Vec<u8>, field: u64, wire: u64) {
     put_varint(buf, (field << 3) | wire);
 }
 
-fn put_varint_field(buf: &mut Vec<u8>, field: u64, v: u64) {
+pub(crate) fn put_varint_field(buf: &mut Vec<u8>, field: u64, v: u64) {
     put_tag(buf, field, 0);
     put_varint(buf, v);
 }
 
-fn put_bytes_field(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+pub(crate) fn put_bytes_field(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     put_tag(buf, field, 2);
     put_varint(buf, bytes.len() as u64);
     buf.extend_from_slice(bytes);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::manifest::{Artifact, ArtifactKind, Extract, Manifest, Registry, Source};
+use super::manifest::{Artifact, ArtifactKind, Convert, Extract, Manifest, Registry, Source};
 use super::{sha256_bytes, ModelStore};
 use crate::embed::{Layout, RecogniserSpec};
 use crate::engine::{self, Dim, EngineKind, EngineOptions, Tensor};
@@ -52,8 +52,9 @@ pub fn add_recogniser(store: &ModelStore, file: &Path, name: &str, spec: UserSpe
     if builtin.get(name).is_some() {
         return Err(Error::Invalid(format!("{name} is a built-in model; choose another name")));
     }
-    check_runs(file, &spec.recogniser)?;
-    let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let original = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    // Quantised weights are folded to float and a batch of 1 freed, so both engines run it.
+    let bytes = super::import::convert(Convert::Onnx, &original).map_err(|e| Error::model(file, format!("cannot read it as ONNX: {e}")))?;
     let artifact = Artifact {
         name: name.to_string(),
         kind: ArtifactKind::Recogniser,
@@ -78,7 +79,19 @@ pub fn add_recogniser(store: &ModelStore, file: &Path, name: &str, spec: UserSpe
         convert: None,
         recogniser: Some(spec.recogniser),
     };
-    write_atomically(&store.path_of(&artifact), &bytes, Access::Shared)?;
+    // Checked under a trial name first, so a model that fails never replaces one that works.
+    let installed = store.path_of(&artifact);
+    let trial = installed.with_extension("onnx.checking");
+    write_atomically(&trial, &bytes, Access::Shared)?;
+    let checked = artifact.recogniser.as_ref().map_or(Ok(()), |r| check_runs(&trial, r));
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&trial);
+        return Err(match e {
+            Error::Model { reason, .. } => Error::model(file, reason),
+            other => other,
+        });
+    }
+    std::fs::rename(&trial, &installed).map_err(|e| Error::io(&installed, e))?;
     let mut user = load(&store.dir)?;
     user.artifacts.retain(|a| a.name != name);
     user.artifacts.push(artifact.clone());
