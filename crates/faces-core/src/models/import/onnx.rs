@@ -172,7 +172,7 @@ fn parse_tensor(raw: &[u8]) -> R<(String, Tensor)> {
             (5, v) => ints(v, &mut typed)?,
             (8, Value::Bytes(b)) => name = text(b)?,
             (9, Value::Bytes(b)) => raw_data = Some(b),
-            (13 | 14, _) => return Err(format!("initialiser {name:?} keeps its data in an external file; give the model with its data inside")),
+            (13, _) | (14, Value::Varint(1)) => return Err(format!("initialiser {name:?} keeps its data in an external file; give the model with its data inside")),
             _ => {}
         }
     }
@@ -259,21 +259,20 @@ fn float_initialiser(name: &str, dims: &[i64], data: &[f32]) -> Vec<u8> {
 fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
     let all = fields(graph)?;
     let mut nodes = Vec::new();
-    let mut inits: HashMap<String, (Tensor, &[u8])> = HashMap::new();
-    let mut init_order = Vec::new();
+    // Initialisers by name, as payloads: only the ones a fold reads are decoded.
+    let mut inits: HashMap<String, &[u8]> = HashMap::new();
     for f in &all {
         match (f.number, &f.value) {
             (1, Value::Bytes(b)) => nodes.push(parse_node(b)?),
             (5, Value::Bytes(b)) => {
-                let (name, t) = parse_tensor(b)?;
-                init_order.push(name.clone());
-                inits.insert(name, (t, *b));
+                inits.insert(initialiser_name(b)?, b);
             }
             _ => {}
         }
     }
     let mut folded = Vec::new();
     let mut folded_names = HashSet::new();
+    let mut read_by_folds = HashSet::new();
     let mut kept = Vec::new();
     for node in nodes {
         let constant = node.inputs.iter().filter(|i| !i.is_empty()).all(|i| inits.contains_key(i));
@@ -281,12 +280,18 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
             kept.push(node);
             continue;
         }
-        let get = |k: usize| node.inputs.get(k).filter(|s| !s.is_empty()).and_then(|s| inits.get(s)).map(|(t, _)| t);
-        let (q, scale) = (get(0).ok_or("DequantizeLinear without input")?, get(1).ok_or("DequantizeLinear without scale")?);
+        let name = &node.outputs[0];
+        let mut get = |k: usize| -> R<Option<Tensor>> {
+            let Some(input) = node.inputs.get(k).filter(|s| !s.is_empty()) else { return Ok(None) };
+            read_by_folds.insert(input.clone());
+            inits.get(input).map(|b| parse_tensor(b).map(|(_, t)| t)).transpose()
+        };
+        let q = get(0)?.ok_or_else(|| format!("{name}: DequantizeLinear without input"))?;
+        let scale = get(1)?.ok_or_else(|| format!("{name}: DequantizeLinear without scale"))?;
+        let zero = get(2)?;
         let axis = node.ints.get("axis").copied().unwrap_or(1);
         let block = node.ints.get("block_size").copied().unwrap_or(0);
-        let name = &node.outputs[0];
-        let data = dequantise(q, scale, get(2), axis, block).map_err(|e| format!("{name}: {e}"))?;
+        let data = dequantise(&q, &scale, zero.as_ref(), axis, block).map_err(|e| format!("{name}: {e}"))?;
         folded.push(float_initialiser(name, &q.dims, &data));
         folded_names.insert(name.clone());
     }
@@ -302,7 +307,14 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
                 }
                 wrote_nodes = true;
             }
-            (1 | 5 | 13, _) => {}
+            // The quantised weights, scales and zero points go once nothing else reads them.
+            (5, Value::Bytes(b)) => {
+                let name = initialiser_name(b)?;
+                if !read_by_folds.contains(&name) || used.contains(name.as_str()) {
+                    out.extend_from_slice(f.raw);
+                }
+            }
+            (1 | 13, _) => {}
             (11, Value::Bytes(b)) => {
                 let name = value_name(b)?;
                 let weight = inits.contains_key(&name) || folded_names.contains(&name);
@@ -314,13 +326,19 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
             _ => out.extend_from_slice(f.raw),
         }
     }
-    for name in init_order.iter().filter(|n| used.contains(n.as_str())) {
-        put_bytes_field(&mut out, 5, inits[name].1);
-    }
     for t in &folded {
         put_bytes_field(&mut out, 5, t);
     }
     Ok(out)
+}
+
+fn initialiser_name(tensor: &[u8]) -> R<String> {
+    for f in fields(tensor)? {
+        if let (8, Value::Bytes(b)) = (f.number, f.value) {
+            return text(b);
+        }
+    }
+    Ok(String::new())
 }
 
 fn value_name(info: &[u8]) -> R<String> {
