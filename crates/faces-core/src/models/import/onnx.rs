@@ -256,6 +256,44 @@ fn float_initialiser(name: &str, dims: &[i64], data: &[f32]) -> Vec<u8> {
     b
 }
 
+/// The graph once its constant `DequantizeLinear` nodes are computed.
+struct Folded<'a> {
+    /// The nodes left, in their order.
+    kept: Vec<Node<'a>>,
+    /// The float initialisers the folded nodes became, encoded.
+    tensors: Vec<Vec<u8>>,
+    /// Their names (the folded nodes' outputs).
+    names: HashSet<String>,
+    /// The initialisers the folded nodes read.
+    read: HashSet<String>,
+}
+
+fn fold<'a>(nodes: Vec<Node<'a>>, inits: &HashMap<String, &[u8]>) -> R<Folded<'a>> {
+    let mut folded = Folded { kept: Vec::new(), tensors: Vec::new(), names: HashSet::new(), read: HashSet::new() };
+    for node in nodes {
+        let constant = node.inputs.iter().filter(|i| !i.is_empty()).all(|i| inits.contains_key(i));
+        if node.op != "DequantizeLinear" || !constant || node.outputs.len() != 1 {
+            folded.kept.push(node);
+            continue;
+        }
+        let name = &node.outputs[0];
+        let mut get = |k: usize| -> R<Option<Tensor>> {
+            let Some(input) = node.inputs.get(k).filter(|s| !s.is_empty()) else { return Ok(None) };
+            folded.read.insert(input.clone());
+            inits.get(input).map(|b| parse_tensor(b).map(|(_, t)| t)).transpose()
+        };
+        let q = get(0)?.ok_or_else(|| format!("{name}: DequantizeLinear without input"))?;
+        let scale = get(1)?.ok_or_else(|| format!("{name}: DequantizeLinear without scale"))?;
+        let zero = get(2)?;
+        let axis = node.ints.get("axis").copied().unwrap_or(1);
+        let block = node.ints.get("block_size").copied().unwrap_or(0);
+        let data = dequantise(&q, &scale, zero.as_ref(), axis, block).map_err(|e| format!("{name}: {e}"))?;
+        folded.tensors.push(float_initialiser(name, &q.dims, &data));
+        folded.names.insert(name.clone());
+    }
+    Ok(folded)
+}
+
 fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
     let all = fields(graph)?;
     let mut nodes = Vec::new();
@@ -270,39 +308,15 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
             _ => {}
         }
     }
-    let mut folded = Vec::new();
-    let mut folded_names = HashSet::new();
-    let mut read_by_folds = HashSet::new();
-    let mut kept = Vec::new();
-    for node in nodes {
-        let constant = node.inputs.iter().filter(|i| !i.is_empty()).all(|i| inits.contains_key(i));
-        if node.op != "DequantizeLinear" || !constant || node.outputs.len() != 1 {
-            kept.push(node);
-            continue;
-        }
-        let name = &node.outputs[0];
-        let mut get = |k: usize| -> R<Option<Tensor>> {
-            let Some(input) = node.inputs.get(k).filter(|s| !s.is_empty()) else { return Ok(None) };
-            read_by_folds.insert(input.clone());
-            inits.get(input).map(|b| parse_tensor(b).map(|(_, t)| t)).transpose()
-        };
-        let q = get(0)?.ok_or_else(|| format!("{name}: DequantizeLinear without input"))?;
-        let scale = get(1)?.ok_or_else(|| format!("{name}: DequantizeLinear without scale"))?;
-        let zero = get(2)?;
-        let axis = node.ints.get("axis").copied().unwrap_or(1);
-        let block = node.ints.get("block_size").copied().unwrap_or(0);
-        let data = dequantise(&q, &scale, zero.as_ref(), axis, block).map_err(|e| format!("{name}: {e}"))?;
-        folded.push(float_initialiser(name, &q.dims, &data));
-        folded_names.insert(name.clone());
-    }
-    let used: HashSet<&str> = kept.iter().flat_map(|n| n.inputs.iter().map(String::as_str)).collect();
+    let folded = fold(nodes, &inits)?;
+    let used: HashSet<&str> = folded.kept.iter().flat_map(|n| n.inputs.iter().map(String::as_str)).collect();
     let mut out = Vec::new();
     let mut wrote_nodes = false;
     for f in &all {
         match (f.number, &f.value) {
             // Nodes keep their order (ONNX wants them sorted), where the first one was.
             (1, _) if !wrote_nodes => {
-                for n in &kept {
+                for n in &folded.kept {
                     put_bytes_field(&mut out, 1, n.raw);
                 }
                 wrote_nodes = true;
@@ -310,14 +324,15 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
             // The quantised weights, scales and zero points go once nothing else reads them.
             (5, Value::Bytes(b)) => {
                 let name = initialiser_name(b)?;
-                if !read_by_folds.contains(&name) || used.contains(name.as_str()) {
+                if !folded.read.contains(&name) || used.contains(name.as_str()) {
                     out.extend_from_slice(f.raw);
                 }
             }
             (1 | 13, _) => {}
+            // Inputs that are really weights go; the others get a free batch.
             (11, Value::Bytes(b)) => {
                 let name = value_name(b)?;
-                let weight = inits.contains_key(&name) || folded_names.contains(&name);
+                let weight = inits.contains_key(&name) || folded.names.contains(&name);
                 if !weight && used.contains(name.as_str()) {
                     put_bytes_field(&mut out, 11, &free_batch(b)?);
                 }
@@ -326,7 +341,7 @@ fn rewrite_graph(graph: &[u8]) -> R<Vec<u8>> {
             _ => out.extend_from_slice(f.raw),
         }
     }
-    for t in &folded {
+    for t in &folded.tensors {
         put_bytes_field(&mut out, 5, t);
     }
     Ok(out)
