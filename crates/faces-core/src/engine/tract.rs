@@ -105,7 +105,8 @@ impl Engine for TractEngine {
 
     /// Measured on one core (`faces --engine tract --threads 1 bench embed`):
     /// SFace takes 55 ms for one face and 186 ms for a batch of two (a face
-    /// and its mirror), so a dynamic batch is split into single items.
+    /// and its mirror), but 108 ms for the two run one at a time, so a
+    /// dynamic batch is split into single items.
     fn run(&self, input: FacesTensor) -> Result<Vec<FacesTensor>> {
         let n = input.shape.first().copied().unwrap_or(1);
         if !self.split_batch || n <= 1 || input.data.is_empty() {
