@@ -302,14 +302,13 @@ fn a_full_queue_answers_503_with_retry_after_and_shutdown_finishes_in_flight_req
 
     // SIGTERM while requests are in flight: they finish, then the server exits cleanly.
     let server = std::sync::Arc::try_unwrap(server).ok().unwrap();
-    let (status, stopped) = std::thread::scope(|s| {
+    let status = std::thread::scope(|s| {
         let request = s.spawn(|| server.post_form("/v1/identify", &desk, &[], &[("image", &photo)], &[]).status);
         std::thread::sleep(std::time::Duration::from_millis(30));
         let pid = server.child.id().to_string();
         let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-        (request.join().unwrap(), ())
+        request.join().unwrap()
     });
-    let _ = stopped;
     assert_eq!(status, 200, "the in-flight request was answered");
     assert!(server.stop(), "clean exit");
 }
