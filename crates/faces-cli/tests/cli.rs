@@ -221,6 +221,11 @@ fn compare_decides_with_each_recogniser_and_the_fusion() {
     }
     let no_face = sb.faces(&["compare", &s("obama.jpg"), samples.join("skimage/README.txt").to_str().unwrap()]);
     assert_eq!(no_face.status.code(), Some(2), "errors exit 2");
+    let missing = sb.faces(&["compare", &s("obama.jpg"), "/no/such/photo.jpg"]);
+    assert_eq!(missing.status.code(), Some(2), "a missing file exits 2");
+    let err = text(&missing.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("/no/such/photo.jpg") && err.matches("os error").count() == 1, "the file named, the reason said once: {err}");
 }
 
 #[test]

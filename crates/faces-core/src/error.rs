@@ -7,9 +7,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// A file could not be read or written. The I/O error is part of the
+    /// message, not a `source`, so a printed chain says it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 
     /// An image could not be decoded or was refused.
     #[error("{path}: {reason}")]
@@ -37,8 +38,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+    pub fn io(path: impl AsRef<Path>, error: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), error }
     }
 
     pub fn image(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
